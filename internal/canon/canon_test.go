@@ -327,3 +327,19 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEncoder(b *testing.B) {
+	e := NewEncoder("bench.v1")
+	text := bytes.Repeat([]byte("x"), 200)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Reset("bench.v1")
+		e.String("tenant-1")
+		e.String("messages")
+		e.Int(123456789)
+		e.Time(now)
+		e.BytesField(text)
+		e.OptString(nil)
+	}
+}
