@@ -1,0 +1,315 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by the package and by every Store. Adapters wrap their
+// driver's errors in these so callers can branch with errors.Is.
+var (
+	// ErrInvalid reports a value that breaks a documented rule: an empty
+	// tenant, a negative period, an unknown scope kind.
+	ErrInvalid = errors.New("retention: invalid argument")
+	// ErrMinimumLocked reports an attempt to lower a locked minimum.
+	ErrMinimumLocked = errors.New("retention: locked minimum can only be extended")
+	// ErrNotFound reports a hold that does not exist or is not the tenant's.
+	ErrNotFound = errors.New("retention: not found")
+	// ErrBusy reports that another instance holds the sweep of a target:
+	// this instance skips it.
+	ErrBusy = errors.New("retention: target is being swept by another instance")
+	// ErrTimeout reports a batch that hit its statement or lock timeout
+	// more often than the sweeper retries.
+	ErrTimeout = errors.New("retention: batch timed out")
+	// ErrHook reports a batch rolled back because its deleter or batch hook
+	// failed.
+	ErrHook = errors.New("retention: batch hook failed")
+)
+
+// DefaultPeriod is the retention period of a tenant that has none of its
+// own: 2,555 days, about seven years.
+const DefaultPeriod = 2555 * 24 * time.Hour
+
+// DefaultGrace is how long a shortened period waits before it takes effect.
+const DefaultGrace = 24 * time.Hour
+
+// ScopeKind names what a legal hold or a policy covers.
+type ScopeKind string
+
+// The scope kinds. Policies exist for tenants and channels; holds for all
+// four.
+const (
+	ScopeTenant   ScopeKind = "tenant"
+	ScopeChannel  ScopeKind = "channel"
+	ScopeUser     ScopeKind = "user"
+	ScopeResource ScopeKind = "resource"
+)
+
+// Scope is a part of a tenant's data: the whole tenant (ID empty), one
+// channel, one user or one resource (one row, by the target's resource
+// column).
+type Scope struct {
+	Kind ScopeKind
+	ID   string
+}
+
+// Tenant is the scope of a whole tenant.
+var Tenant = Scope{Kind: ScopeTenant}
+
+// Channel returns the scope of one channel.
+func Channel(id string) Scope { return Scope{Kind: ScopeChannel, ID: id} }
+
+// User returns the scope of one user.
+func User(id string) Scope { return Scope{Kind: ScopeUser, ID: id} }
+
+// Resource returns the scope of one resource.
+func Resource(id string) Scope { return Scope{Kind: ScopeResource, ID: id} }
+
+// String returns "tenant" or "kind:id", the form stored in checkpoints and
+// reports.
+func (s Scope) String() string {
+	if s.Kind == ScopeTenant {
+		return string(ScopeTenant)
+	}
+	return string(s.Kind) + ":" + s.ID
+}
+
+func (s Scope) validate() error {
+	switch s.Kind {
+	case ScopeTenant:
+		if s.ID != "" {
+			return fmt.Errorf("%w: a tenant scope has no id", ErrInvalid)
+		}
+	case ScopeChannel, ScopeUser, ScopeResource:
+		if s.ID == "" {
+			return fmt.Errorf("%w: %s scope without an id", ErrInvalid, s.Kind)
+		}
+	default:
+		return fmt.Errorf("%w: unknown scope kind %q", ErrInvalid, s.Kind)
+	}
+	return nil
+}
+
+// Hold is a legal hold: while it is active (not released) no row in its
+// scope is deleted, whatever the policy says.
+type Hold struct {
+	// ID identifies the hold; the store assigns it.
+	ID string
+	// AppID is the tenant.
+	AppID string
+	// Scope is what the hold covers.
+	Scope Scope
+	// Reason and Author say why and by whom; they are stored, never logged.
+	Reason, Author string
+	// CreatedAt is when the hold was placed.
+	CreatedAt time.Time
+	// ReleasedAt is when it was released; zero while active.
+	ReleasedAt time.Time
+	// ReleasedBy is who released it.
+	ReleasedBy string
+}
+
+// Active reports whether the hold has not been released.
+func (h Hold) Active() bool { return h.ReleasedAt.IsZero() }
+
+// PolicyKind distinguishes a retention period from a locked minimum.
+type PolicyKind string
+
+// The policy kinds.
+const (
+	// KindPeriod is a retention period for a tenant or a channel.
+	KindPeriod PolicyKind = "period"
+	// KindMinimum is a tenant's locked minimum: no scope's period is
+	// shorter, and it can only be extended.
+	KindMinimum PolicyKind = "minimum"
+)
+
+// PolicyVersion is one change to a tenant's policies. Versions are never
+// edited; a change appends a version.
+type PolicyVersion struct {
+	// AppID is the tenant.
+	AppID string
+	// Version numbers a tenant's changes from 1, in order.
+	Version int64
+	// Kind is a period or a locked minimum.
+	Kind PolicyKind
+	// Channel is the channel a period override applies to; empty for the
+	// tenant-wide period and for a minimum.
+	Channel string
+	// Period is the retention period (or minimum). For a channel override,
+	// zero removes the override.
+	Period time.Duration
+	// Author is who made the change.
+	Author string
+	// SetAt is when the change was made.
+	SetAt time.Time
+	// EffectiveAt is when it takes effect: SetAt, or SetAt plus the grace
+	// period when the change shortens retention.
+	EffectiveAt time.Time
+}
+
+// Target is a table the application lets the sweeper delete from. Column
+// names are identifiers, never values: they come from code, not from users.
+type Target struct {
+	// Name identifies the target in checkpoints, leases and reports.
+	// Defaults to Table.
+	Name string
+	// Table is the table, optionally schema-qualified ("chat.message").
+	Table string
+	// ID is the primary key column. Required.
+	ID string
+	// Tenant is the tenant column. Defaults to "app_id".
+	Tenant string
+	// Time is the column retention is measured from. Required.
+	Time string
+	// Channel is the channel column; empty if the table has none. Then
+	// channel overrides do not apply to it, and a channel hold on the
+	// tenant holds the whole target.
+	Channel string
+	// User is the user column; empty if the table has none, in which case
+	// a user hold on the tenant holds the whole target.
+	User string
+	// Resource is the column a resource hold is matched on. Defaults to ID.
+	Resource string
+	// Deleter, when not nil, removes what lives outside the table for the
+	// rows of a batch (attachments, search entries, keys to shred). It runs
+	// inside the batch, before the batch hook and before commit; an error
+	// rolls the batch back. It may be called again for the same rows if a
+	// later step fails, so it must be idempotent.
+	Deleter func(ctx context.Context, d Deleted) error
+}
+
+// Deleted is what a Target's Deleter is given: the rows of one batch.
+type Deleted struct {
+	Target string
+	AppID  string
+	// IDs are the deleted rows' ids in their text form.
+	IDs []string
+}
+
+func (t Target) withDefaults() Target {
+	if t.Name == "" {
+		t.Name = t.Table
+	}
+	if t.Tenant == "" {
+		t.Tenant = "app_id"
+	}
+	if t.Resource == "" {
+		t.Resource = t.ID
+	}
+	return t
+}
+
+func (t Target) validate() error {
+	switch {
+	case t.Table == "":
+		return fmt.Errorf("%w: target without a table", ErrInvalid)
+	case t.ID == "":
+		return fmt.Errorf("%w: target %s without an id column", ErrInvalid, t.Table)
+	case t.Time == "":
+		return fmt.Errorf("%w: target %s without a time column", ErrInvalid, t.Table)
+	}
+	return nil
+}
+
+// Cursor is a position in a target's keyset order (time, then id).
+type Cursor struct {
+	Time time.Time
+	ID   string
+}
+
+// BatchParams says which rows one batch may delete: at most Limit rows of
+// one tenant and scope, older than Cutoff, after the stored checkpoint, in
+// (time, id) order, minus every row an active hold covers.
+type BatchParams struct {
+	Target Target
+	AppID  string
+	// Scope is the policy scope swept: ScopeTenant or a channel.
+	Scope Scope
+	// Exclude lists channels with an override of their own, which a
+	// tenant-scope batch must leave alone.
+	Exclude []string
+	// Cutoff: rows whose time is before it are due.
+	Cutoff time.Time
+	// Limit is the most rows the batch scans.
+	Limit int
+	// Owner identifies the sweeping instance; LeaseUntil is when its lease
+	// on the target expires if it stops renewing it.
+	Owner      string
+	Now        time.Time
+	LeaseUntil time.Time
+	// StatementTimeout and LockTimeout bound the batch's statements where
+	// the store supports them (zero: no bound).
+	StatementTimeout, LockTimeout time.Duration
+	// OnBatch, when not nil, runs inside the batch after the rows are
+	// deleted and before the batch (and its checkpoint) commits. An error
+	// rolls everything back and is returned.
+	OnBatch func(ctx context.Context, r BatchResult) error
+}
+
+// BatchResult is what one batch did.
+type BatchResult struct {
+	// Scanned is how many due rows the batch looked at, deleted or not.
+	Scanned int
+	// Deleted are the ids removed, in keyset order.
+	Deleted []string
+	// MinTime and MaxTime bound the deleted rows' times (zero if none).
+	MinTime, MaxTime time.Time
+	// Cursor is where the next batch starts.
+	Cursor Cursor
+	// Done reports that the scope has no more due rows after this batch:
+	// the checkpoint was cleared.
+	Done bool
+}
+
+// CountParams selects the rows a dry run counts: the same rows a batch with
+// the same fields would consider, from the start.
+type CountParams struct {
+	Target  Target
+	AppID   string
+	Scope   Scope
+	Exclude []string
+	Cutoff  time.Time
+}
+
+// Counts is a dry run's answer: due rows, and how many of them a hold keeps.
+type Counts struct {
+	Due, Held int64
+}
+
+// Store keeps policies, holds, checkpoints and leases, and deletes batches.
+// Implementations must be safe for concurrent use, and several processes
+// may share one store: the lease and the hold check are the store's.
+type Store interface {
+	// UpdatePolicy appends a version to the tenant's policies: it calls
+	// change with the tenant's versions so far, oldest first, with no other
+	// change to the tenant's policies in between, and stores the version
+	// change returns (the store numbers it). An error from change is
+	// returned unchanged.
+	UpdatePolicy(ctx context.Context, appID string, change func(history []PolicyVersion) (PolicyVersion, error)) (PolicyVersion, error)
+	// Policies returns the tenant's versions, oldest first.
+	Policies(ctx context.Context, appID string) ([]PolicyVersion, error)
+	// PolicyTenants lists the tenants that have at least one version.
+	PolicyTenants(ctx context.Context) ([]string, error)
+
+	// PlaceHold stores an active hold and returns it with its ID. When it
+	// returns, no batch that has not yet committed deletes a row the hold
+	// covers.
+	PlaceHold(ctx context.Context, h Hold) (Hold, error)
+	// ReleaseHold releases an active hold of the tenant.
+	ReleaseHold(ctx context.Context, appID, id, by string, at time.Time) error
+	// Holds returns the tenant's holds, active and released, oldest first.
+	Holds(ctx context.Context, appID string) ([]Hold, error)
+
+	// SweepBatch deletes one batch, as BatchParams says, checking the holds
+	// in the same step as the delete, and moves the scope's checkpoint.
+	// It returns ErrBusy when another owner's lease on the target has not
+	// expired.
+	SweepBatch(ctx context.Context, p BatchParams) (BatchResult, error)
+	// ReleaseLease gives up owner's lease on a target, if it has it.
+	ReleaseLease(ctx context.Context, target, owner string) error
+	// Count counts due and held rows without deleting anything.
+	Count(ctx context.Context, p CountParams) (Counts, error)
+}

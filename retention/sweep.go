@@ -1,0 +1,453 @@
+package retention
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Record is one batch's deletion record, handed to the batch hook. It
+// carries identifiers and counts, never row contents.
+type Record struct {
+	Target string
+	AppID  string
+	// Scope is the policy scope swept (the tenant or a channel).
+	Scope Scope
+	// PolicyVersion is the tenant's policy version applied (zero: the
+	// default period); Period and Cutoff are what it meant.
+	PolicyVersion int64
+	Period        time.Duration
+	Cutoff        time.Time
+	// Owner is the instance that swept.
+	Owner string
+	// Scanned due rows, Deleted of them, Held back by a legal hold.
+	Scanned, Deleted, Held int
+	// FirstID and LastID are the first and last deleted ids in keyset
+	// order; MinTime and MaxTime bound their times.
+	FirstID, LastID  string
+	MinTime, MaxTime time.Time
+	// IDs are all the deleted ids, in keyset order.
+	IDs []string
+	// At is when the batch ran, by the sweeper's clock.
+	At time.Time
+}
+
+// BatchHook receives each batch's record before the batch commits; an error
+// rolls the batch back (fail closed). On Postgres it runs inside the
+// batch's transaction (retentionpg.Tx(ctx) returns it), so what it writes
+// commits or rolls back with the deletion. Only batches that deleted rows
+// are recorded.
+type BatchHook func(ctx context.Context, r Record) error
+
+// SweeperConfig configures a Sweeper. Zero fields take their defaults.
+type SweeperConfig struct {
+	// Targets are the tables to sweep. Required.
+	Targets []Target
+	// Tenants lists the tenants to sweep. Defaults to the tenants with at
+	// least one policy version; a tenant that relies on the default period
+	// alone must then be listed here to be swept.
+	Tenants func(ctx context.Context) ([]string, error)
+	// OnBatch is told of each batch; nil records nothing.
+	OnBatch BatchHook
+	// BatchSize is the first batch's size. Defaults to 5,000. The size then
+	// adapts between MinBatch (default 100) and MaxBatch (default 50,000)
+	// so that a batch takes about BatchTime (default 200ms).
+	BatchSize, MinBatch, MaxBatch int
+	BatchTime                     time.Duration
+	// Pause is the wait between batches, leaving room for live traffic.
+	// Defaults to none.
+	Pause time.Duration
+	// StatementTimeout and LockTimeout bound each batch's statements.
+	// Default 10s and 2s.
+	StatementTimeout, LockTimeout time.Duration
+	// Retries is how many times a timed-out batch is retried, halving its
+	// size and backing off from Backoff (default 100ms), before the scope
+	// is given up with ErrTimeout. Defaults to 5.
+	Retries int
+	Backoff time.Duration
+	// LeaseTTL is how long an instance that stops sweeping keeps others
+	// off a target. Defaults to one minute.
+	LeaseTTL time.Duration
+	// Instance names this sweeper among the instances sharing the store.
+	// Defaults to a random id.
+	Instance string
+	// Now is the clock. Defaults to the Policies' clock.
+	Now func() time.Time
+	// Sleep waits for d or until ctx is done. Defaults to a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Logger, when not nil, gets one line per scope swept and per error,
+	// with identifiers only.
+	Logger *slog.Logger
+}
+
+// Sweeper deletes expired rows from the targets. It is safe for concurrent
+// use, and any number of instances may share a store: a target is swept by
+// one instance at a time.
+type Sweeper struct {
+	policies *Policies
+	store    Store
+	cfg      SweeperConfig
+}
+
+// NewSweeper returns a Sweeper applying p's policies.
+func NewSweeper(p *Policies, cfg SweeperConfig) (*Sweeper, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: nil policies", ErrInvalid)
+	}
+	if len(cfg.Targets) == 0 {
+		return nil, fmt.Errorf("%w: no targets", ErrInvalid)
+	}
+	cfg.Targets = slices.Clone(cfg.Targets)
+	names := map[string]bool{}
+	for i, t := range cfg.Targets {
+		t = t.withDefaults()
+		if err := t.validate(); err != nil {
+			return nil, err
+		}
+		if names[t.Name] {
+			return nil, fmt.Errorf("%w: two targets named %s", ErrInvalid, t.Name)
+		}
+		names[t.Name] = true
+		cfg.Targets[i] = t
+	}
+
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.BatchSize, 5000)
+	def(&cfg.MinBatch, 100)
+	def(&cfg.MaxBatch, 50000)
+	def(&cfg.Retries, 5)
+	if cfg.MinBatch > cfg.MaxBatch {
+		return nil, fmt.Errorf("%w: MinBatch above MaxBatch", ErrInvalid)
+	}
+	cfg.BatchSize = min(max(cfg.BatchSize, cfg.MinBatch), cfg.MaxBatch)
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd(&cfg.BatchTime, 200*time.Millisecond)
+	defd(&cfg.StatementTimeout, 10*time.Second)
+	defd(&cfg.LockTimeout, 2*time.Second)
+	defd(&cfg.Backoff, 100*time.Millisecond)
+	defd(&cfg.LeaseTTL, time.Minute)
+	if cfg.Instance == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		cfg.Instance = hex.EncodeToString(b[:])
+	}
+	if cfg.Now == nil {
+		cfg.Now = p.cfg.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	return &Sweeper{policies: p, store: p.store, cfg: cfg}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// scopePlan is one (target, tenant, scope) to sweep or count.
+type scopePlan struct {
+	target  Target
+	appID   string
+	scope   Scope
+	exclude []string
+	period  time.Duration
+	cutoff  time.Time
+	version int64
+}
+
+// plan lists what a sweep at at covers. Sweeps, dry runs and forecasts all
+// start here, so they cannot disagree about what is due.
+func (s *Sweeper) plan(ctx context.Context, at time.Time) ([]scopePlan, error) {
+	var tenants []string
+	var err error
+	if s.cfg.Tenants != nil {
+		tenants, err = s.cfg.Tenants(ctx)
+	} else {
+		tenants, err = s.store.PolicyTenants(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retention: list tenants: %w", err)
+	}
+	tenants = slices.Compact(slices.Sorted(slices.Values(tenants)))
+
+	var plans []scopePlan
+	for _, target := range s.cfg.Targets {
+		for _, app := range tenants {
+			if app == "" {
+				continue
+			}
+			r, err := s.policies.Resolve(ctx, app, at)
+			if err != nil {
+				return nil, err
+			}
+			var channels []string
+			if target.Channel != "" {
+				for c := range r.Channels {
+					channels = append(channels, c)
+				}
+				sort.Strings(channels)
+			}
+			for _, c := range channels {
+				d := r.Period(c)
+				plans = append(plans, scopePlan{target: target, appID: app, scope: Channel(c), period: d, cutoff: at.Add(-d), version: r.Version})
+			}
+			d := r.Period("")
+			plans = append(plans, scopePlan{target: target, appID: app, scope: Tenant, exclude: channels, period: d, cutoff: at.Add(-d), version: r.Version})
+		}
+	}
+	return plans, nil
+}
+
+// Due is what a dry run or forecast found for one target, tenant and scope.
+type Due struct {
+	Target        string
+	AppID         string
+	Scope         Scope
+	PolicyVersion int64
+	Period        time.Duration
+	Cutoff        time.Time
+	// Due rows are older than Cutoff; Held of them are under a legal hold.
+	Due, Held int64
+}
+
+// DryRun reports what a sweep now would delete, per target, tenant and
+// scope, deleting nothing.
+func (s *Sweeper) DryRun(ctx context.Context) ([]Due, error) {
+	return s.count(ctx, s.cfg.Now())
+}
+
+// Forecast reports what will be due within d from now, under the policies
+// that will then be in force (a shortened period waiting out its grace
+// period counts from when it takes effect). The counts include what is due
+// already. It deletes nothing.
+func (s *Sweeper) Forecast(ctx context.Context, d time.Duration) ([]Due, error) {
+	return s.count(ctx, s.cfg.Now().Add(d))
+}
+
+func (s *Sweeper) count(ctx context.Context, at time.Time) ([]Due, error) {
+	plans, err := s.plan(ctx, at)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Due, 0, len(plans))
+	for _, p := range plans {
+		c, err := s.store.Count(ctx, CountParams{Target: p.target, AppID: p.appID, Scope: p.scope, Exclude: p.exclude, Cutoff: p.cutoff})
+		if err != nil {
+			return nil, fmt.Errorf("retention: count %s: %w", p.target.Name, err)
+		}
+		out = append(out, Due{Target: p.target.Name, AppID: p.appID, Scope: p.scope, PolicyVersion: p.version, Period: p.period, Cutoff: p.cutoff, Due: c.Due, Held: c.Held})
+	}
+	return out, nil
+}
+
+// Report sums up a run.
+type Report struct {
+	// Batches recorded and rows Deleted, over every target.
+	Batches int
+	Deleted int64
+	// Busy lists targets another instance was sweeping, skipped.
+	Busy []string
+	// Started and Finished bound the run.
+	Started, Finished time.Time
+}
+
+// Run sweeps every target once: the one-shot run for a cron job. A target
+// another instance is sweeping is skipped and listed in Report.Busy. A run
+// stopped at any point (a cancelled context, a killed process) leaves every
+// batch either committed with its record or not at all; the next run
+// resumes from the last committed batch of each scope.
+func (s *Sweeper) Run(ctx context.Context) (Report, error) {
+	rep := Report{Started: s.cfg.Now()}
+	plans, err := s.plan(ctx, rep.Started)
+	if err != nil {
+		return rep, err
+	}
+
+	limit := s.cfg.BatchSize
+	var errs []error
+	for i := 0; i < len(plans); {
+		target := plans[i].target.Name
+		j := i
+		for j < len(plans) && plans[j].target.Name == target {
+			j++
+		}
+
+		busy := false
+		for _, p := range plans[i:j] {
+			err := s.sweepScope(ctx, p, &limit, &rep)
+			if errors.Is(err, ErrBusy) {
+				busy = true
+				break
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("retention: sweep %s: %w", target, err))
+				if ctx.Err() != nil {
+					rep.Finished = s.cfg.Now()
+					return rep, errors.Join(errs...)
+				}
+			}
+		}
+		if busy {
+			rep.Busy = append(rep.Busy, target)
+		} else if err := s.store.ReleaseLease(context.WithoutCancel(ctx), target, s.cfg.Instance); err != nil {
+			errs = append(errs, fmt.Errorf("retention: release lease on %s: %w", target, err))
+		}
+		i = j
+	}
+	rep.Finished = s.cfg.Now()
+	return rep, errors.Join(errs...)
+}
+
+// sweepScope deletes one scope's due rows, batch by batch, adapting the
+// batch size to how long batches take.
+func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *Report) error {
+	retries := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+
+		now := s.cfg.Now()
+		start := time.Now()
+		res, err := s.store.SweepBatch(ctx, BatchParams{
+			Target: p.target, AppID: p.appID, Scope: p.scope, Exclude: p.exclude,
+			Cutoff: p.cutoff, Limit: *limit, Owner: s.cfg.Instance, Now: now,
+			LeaseUntil: now.Add(s.cfg.LeaseTTL), StatementTimeout: s.cfg.StatementTimeout,
+			LockTimeout: s.cfg.LockTimeout,
+			OnBatch: func(ctx context.Context, r BatchResult) error {
+				return s.recordBatch(ctx, p, now, r)
+			},
+		})
+		elapsed := time.Since(start)
+
+		if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+			retries++
+			*limit = max(s.cfg.MinBatch, *limit/2)
+			if retries > s.cfg.Retries {
+				return err
+			}
+			s.log(ctx, "retention batch timed out", p, slog.Int("next_limit", *limit))
+			if err := s.cfg.Sleep(ctx, s.cfg.Backoff<<(retries-1)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		retries = 0
+		if len(res.Deleted) > 0 {
+			rep.Batches++
+			rep.Deleted += int64(len(res.Deleted))
+		}
+		*limit = s.adapt(*limit, res.Scanned, elapsed)
+
+		if res.Done {
+			return nil
+		}
+		if err := s.cfg.Sleep(ctx, s.cfg.Pause); err != nil {
+			return err
+		}
+	}
+}
+
+// adapt grows a batch that finished well inside BatchTime and shrinks one
+// that overran it. A short batch (the scope's last) says nothing.
+func (s *Sweeper) adapt(limit, scanned int, elapsed time.Duration) int {
+	switch {
+	case elapsed > s.cfg.BatchTime:
+		limit = limit * 2 / 3
+	case scanned == limit && elapsed < s.cfg.BatchTime/2:
+		limit = limit * 3 / 2
+	}
+	return min(max(limit, s.cfg.MinBatch), s.cfg.MaxBatch)
+}
+
+func (s *Sweeper) recordBatch(ctx context.Context, p scopePlan, at time.Time, r BatchResult) error {
+	if len(r.Deleted) == 0 {
+		return nil
+	}
+	if p.target.Deleter != nil {
+		if err := p.target.Deleter(ctx, Deleted{Target: p.target.Name, AppID: p.appID, IDs: r.Deleted}); err != nil {
+			return fmt.Errorf("%w: deleter: %w", ErrHook, err)
+		}
+	}
+	if s.cfg.OnBatch == nil {
+		return nil
+	}
+	rec := Record{
+		Target: p.target.Name, AppID: p.appID, Scope: p.scope, PolicyVersion: p.version,
+		Period: p.period, Cutoff: p.cutoff, Owner: s.cfg.Instance,
+		Scanned: r.Scanned, Deleted: len(r.Deleted), Held: r.Scanned - len(r.Deleted),
+		FirstID: r.Deleted[0], LastID: r.Deleted[len(r.Deleted)-1],
+		MinTime: r.MinTime, MaxTime: r.MaxTime, IDs: r.Deleted, At: at,
+	}
+	if err := s.cfg.OnBatch(ctx, rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrHook, err)
+	}
+	return nil
+}
+
+func (s *Sweeper) log(ctx context.Context, msg string, p scopePlan, attrs ...slog.Attr) {
+	if s.cfg.Logger == nil {
+		return
+	}
+	attrs = append(attrs, slog.String("target", p.target.Name), slog.String("app_id", p.appID), slog.String("scope", p.scope.String()))
+	s.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, msg, attrs...)
+}
+
+// RunDaily runs a sweep every day at offset past midnight UTC plus a random
+// delay of up to jitter, so instances started together do not all wake at
+// once (only one sweeps each target anyway). It returns when ctx is done.
+// done, when not nil, is told of each run.
+func (s *Sweeper) RunDaily(ctx context.Context, offset, jitter time.Duration, done func(Report, error)) error {
+	for {
+		now := s.cfg.Now().UTC()
+		next := now.Truncate(24 * time.Hour).Add(offset)
+		if !next.After(now) {
+			next = next.Add(24 * time.Hour)
+		}
+		if jitter > 0 {
+			next = next.Add(mathrand.N(jitter))
+		}
+		if err := s.cfg.Sleep(ctx, next.Sub(now)); err != nil {
+			return err
+		}
+
+		rep, err := s.Run(ctx)
+		if err != nil && s.cfg.Logger != nil {
+			s.cfg.Logger.LogAttrs(ctx, slog.LevelError, "retention sweep failed", slog.String("error", err.Error()))
+		}
+		if done != nil {
+			done(rep, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
