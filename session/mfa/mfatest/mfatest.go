@@ -513,3 +513,54 @@ func testConfirmedCodeCannotVerify(t *testing.T, s mfa.Store) {
 		t.Fatalf("Verify with the code that confirmed the enrolment: err = %v, want ErrReplayed", err)
 	}
 }
+
+// Instances is how many app instances RunInstances simulates.
+const Instances = 4
+
+// RunInstances checks the replay defence across app instances: open
+// returns a function that makes a new Store (in Postgres, on a pool of its
+// own) over one shared storage. Each of [Instances] Authenticators gets
+// its own Store; one code is then submitted [Concurrency] times across
+// all of them at once, and exactly one submission must pass. The same
+// holds for one recovery code.
+func RunInstances(t *testing.T, open func(t *testing.T) func() mfa.Store) {
+	t.Helper()
+	t.Run("VerifyRaceAcrossInstances", func(t *testing.T) {
+		ctx := context.Background()
+		newStore := open(t)
+		now := t0
+		first, secret := enrolled(t, newStore(), &now)
+		codes, err := first.RegenerateRecoveryCodes(ctx, "tenant-a", "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		auths := []*mfa.Authenticator{first}
+		for len(auths) < Instances {
+			a, err := mfa.New(mfa.Config{Store: newStore(), Sealer: plainSealer{}, Issuer: "Suite", Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			auths = append(auths, a)
+		}
+		now = now.Add(30 * time.Second)
+		c := code(t, secret, now)
+
+		var mu sync.Mutex
+		next := 0
+		pick := func() *mfa.Authenticator {
+			mu.Lock()
+			defer mu.Unlock()
+			next++
+			return auths[next%len(auths)]
+		}
+		p := mfa.CodeParams{TenantID: "tenant-a", AccountID: "alice", Code: c}
+		if wins := race(t, mfa.ErrReplayed, func() error { _, err := pick().Verify(ctx, p); return err }); wins != 1 {
+			t.Fatalf("%d of %d submissions of one code across %d instances passed, want exactly 1", wins, Concurrency, Instances)
+		}
+		p.Code = codes[0]
+		if wins := race(t, mfa.ErrInvalidCode, func() error { _, err := pick().VerifyRecoveryCode(ctx, p); return err }); wins != 1 {
+			t.Fatalf("%d of %d submissions of one recovery code across %d instances passed, want exactly 1", wins, Concurrency, Instances)
+		}
+	})
+}
