@@ -1,0 +1,46 @@
+package fieldcrypt
+
+import (
+	"testing"
+	"time"
+)
+
+func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
+	now := time.Unix(0, 0)
+	c := newCache(2, time.Minute)
+	key := func(n string) cacheKey { return cacheKey{Scope{Tenant: n}, PurposeAEAD} }
+	c.put(key("a"), &loaded{version: 1}, now)
+	c.put(key("b"), &loaded{version: 1}, now)
+	if c.get(key("a"), now) == nil {
+		t.Fatal("a missing")
+	}
+	c.put(key("c"), &loaded{version: 1}, now)
+	if n := c.len(); n != 2 {
+		t.Fatalf("cache holds %d keysets, want at most 2", n)
+	}
+	if c.get(key("b"), now) != nil {
+		t.Fatal("b, the least recently used, was not evicted")
+	}
+	if c.get(key("a"), now) == nil || c.get(key("c"), now) == nil {
+		t.Fatal("a or c evicted")
+	}
+}
+
+func TestCacheKeepsNewerVersionAndShred(t *testing.T) {
+	now := time.Unix(0, 0)
+	c := newCache(4, time.Minute)
+	k := cacheKey{Scope{Tenant: "a"}, PurposeAEAD}
+	c.put(k, &loaded{version: 3}, now)
+	c.put(k, &loaded{version: 2}, now)
+	if got := c.get(k, now).version; got != 3 {
+		t.Fatalf("a slow load replaced version 3 with %d", got)
+	}
+	c.put(k, &loaded{shredded: true}, now)
+	c.put(k, &loaded{version: 9}, now)
+	if !c.get(k, now).shredded {
+		t.Fatal("a load replaced a shredded scope's tombstone")
+	}
+	if c.get(k, now.Add(time.Minute)) != nil {
+		t.Fatal("entry outlived its TTL")
+	}
+}
