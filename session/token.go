@@ -1,0 +1,151 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TokenType is the typ header of every access token (RFC 9068). A JWT of
+// another type, such as an ID token signed with the same key, is refused.
+const TokenType = "at+jwt"
+
+// Claims are the claims of a verified access token.
+type Claims struct {
+	// Issuer, Subject (the user id), Audience, ID (jti) and the times are
+	// the registered claims.
+	Issuer    string
+	Subject   string
+	Audience  []string
+	ID        string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// Tenant is the application (tenant) id, claim tid.
+	Tenant string
+	// SessionID is the server-side session the token belongs to, claim sid.
+	SessionID string
+	// AMR are the authentication methods of the session when the token was
+	// issued (RFC 8176), claim amr.
+	AMR []string
+	// EmergencyGrantID is the break-glass grant the session was opened
+	// under, claim emg; empty for an ordinary session.
+	EmergencyGrantID string
+}
+
+// wireClaims is the JSON form of an access token's claims.
+type wireClaims struct {
+	jwt.RegisteredClaims
+	Tenant    string   `json:"tid"`
+	SessionID string   `json:"sid"`
+	AMR       []string `json:"amr,omitempty"`
+	Emergency string   `json:"emg,omitempty"`
+}
+
+// Validate is called by the jwt parser after the registered claims pass:
+// it makes the claims this package relies on mandatory.
+func (c *wireClaims) Validate() error {
+	switch {
+	case c.Subject == "":
+		return errors.New("sub missing")
+	case c.Tenant == "":
+		return errors.New("tid missing")
+	case c.SessionID == "":
+		return errors.New("sid missing")
+	case c.ID == "":
+		return errors.New("jti missing")
+	case c.IssuedAt == nil:
+		return errors.New("iat missing")
+	}
+	return nil
+}
+
+// signer signs and verifies access tokens with one key ring. It is
+// replaced whole when the keys rotate.
+type signer struct {
+	ring   *KeyRing
+	parser *jwt.Parser
+}
+
+func newSigner(ring *KeyRing, issuer, audience string, leeway time.Duration, now func() time.Time) *signer {
+	p := jwt.NewParser(
+		jwt.WithValidMethods(ring.Algorithms()),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(now),
+		jwt.WithStrictDecoding(),
+	)
+	return &signer{ring: ring, parser: p}
+}
+
+// keyfunc picks the verification key by kid, and refuses a token whose
+// type or algorithm does not match that key: an HS256 token can never be
+// checked against an Ed25519 public key, whatever the header says.
+func (s *signer) keyfunc(t *jwt.Token) (any, error) {
+	if typ, _ := t.Header["typ"].(string); typ != TokenType && typ != "application/"+TokenType {
+		return nil, errors.New("wrong typ")
+	}
+	kid, _ := t.Header["kid"].(string)
+	k, ok := s.ring.byID[kid]
+	if !ok {
+		return nil, errors.New("unknown kid")
+	}
+	if t.Method == nil || t.Method.Alg() != k.alg {
+		return nil, errors.New("algorithm does not match key")
+	}
+	return k.verify, nil
+}
+
+// sign returns a signed access token for c.
+func (s *signer) sign(c *wireClaims) (string, error) {
+	k := s.ring.signing
+	t := jwt.NewWithClaims(k.method, c)
+	t.Header["typ"] = TokenType
+	t.Header["kid"] = k.id
+	out, err := t.SignedString(k.sign)
+	if err != nil {
+		return "", fmt.Errorf("session: sign access token: %w", err)
+	}
+	return out, nil
+}
+
+// verify checks an access token's signature and claims.
+func (s *signer) verify(token string) (Claims, error) {
+	var wc wireClaims
+	_, err := s.parser.ParseWithClaims(token, &wc, s.keyfunc)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, ErrTokenExpired)
+		}
+		return Claims{}, ErrInvalidToken
+	}
+	c := Claims{
+		Issuer:           wc.Issuer,
+		Subject:          wc.Subject,
+		Audience:         slices.Clone([]string(wc.Audience)),
+		ID:               wc.ID,
+		Tenant:           wc.Tenant,
+		SessionID:        wc.SessionID,
+		AMR:              wc.AMR,
+		EmergencyGrantID: wc.Emergency,
+		IssuedAt:         wc.IssuedAt.Time,
+		ExpiresAt:        wc.ExpiresAt.Time,
+	}
+	return c, nil
+}
+
+// randomID returns n random bytes, base64url encoded without padding.
+func randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("session: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
