@@ -562,7 +562,7 @@ func testRotation(t *testing.T, b *bundle) {
 		t.Fatal("cancelled Reseal returned no error")
 	}
 	if cursor[1] == "" {
-		t.Fatal("no progress reported before cancel")
+		t.Fatalf("no progress reported before cancel: %v", err)
 	}
 	var findings []integrity.Finding
 	res, err := s.Reseal(b.ctx, integrity.ResealParams{Domain: domain, Load: b.table.Load, BatchSize: 2,
