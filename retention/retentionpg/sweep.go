@@ -1,0 +1,277 @@
+package retentionpg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/chatsdk/compliance/retention"
+)
+
+// targetSQL is a target's identifiers, quoted, and the types of the columns
+// parameters are compared with (a cursor id is stored as text and cast
+// back, so that a bigint id orders as a number).
+type targetSQL struct {
+	table                                string
+	id, tenant, time, channel, user, res string // quoted column names; channel, user may be ""
+	idType, tenantType, channelType      string
+}
+
+// target returns t's identifiers, looking up its column types once.
+func (s *Store) target(ctx context.Context, t retention.Target) (*targetSQL, error) {
+	s.mu.Lock()
+	ts, ok := s.targets[t.Name]
+	s.mu.Unlock()
+	if ok {
+		return ts, nil
+	}
+
+	quote := func(col string) string {
+		if col == "" {
+			return ""
+		}
+		return pgx.Identifier{col}.Sanitize()
+	}
+	ts = &targetSQL{
+		table:   pgx.Identifier(strings.Split(t.Table, ".")).Sanitize(),
+		id:      quote(t.ID),
+		tenant:  quote(t.Tenant),
+		time:    quote(t.Time),
+		channel: quote(t.Channel),
+		user:    quote(t.User),
+		res:     quote(t.Resource),
+	}
+	typeOf := func(col string) (string, error) {
+		var typ string
+		err := s.db.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+			WHERE attrelid = $1::regclass AND attname = $2 AND attnum > 0 AND NOT attisdropped`, ts.table, col).Scan(&typ)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", fmt.Errorf("%w: target %s has no column %s", retention.ErrInvalid, t.Name, col)
+		}
+		if err != nil {
+			return "", fmt.Errorf("retentionpg: describe target %s: %w", t.Name, err)
+		}
+		return typ, nil
+	}
+	var err error
+	if ts.idType, err = typeOf(t.ID); err != nil {
+		return nil, err
+	}
+	if ts.tenantType, err = typeOf(t.Tenant); err != nil {
+		return nil, err
+	}
+	if _, err = typeOf(t.Time); err != nil {
+		return nil, err
+	}
+	if t.Channel != "" {
+		if ts.channelType, err = typeOf(t.Channel); err != nil {
+			return nil, err
+		}
+	}
+	for _, col := range []string{t.User, t.Resource} {
+		if col != "" {
+			if _, err := typeOf(col); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	s.mu.Lock()
+	s.targets[t.Name] = ts
+	s.mu.Unlock()
+	return ts, nil
+}
+
+// args collects positional parameters.
+type args []any
+
+func (a *args) add(v any) string {
+	*a = append(*a, v)
+	return "$" + strconv.Itoa(len(*a))
+}
+
+// due is the WHERE clause of a scope's due rows, for table alias t.
+func (ts *targetSQL) due(a *args, appID string, scope retention.Scope, exclude []string, cutoff time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "t.%s = %s::text::%s AND t.%s < %s", ts.tenant, a.add(appID), ts.tenantType, ts.time, a.add(cutoff))
+	switch {
+	case ts.channel == "":
+	case scope.Kind == retention.ScopeChannel:
+		fmt.Fprintf(&b, " AND t.%s = %s::text::%s", ts.channel, a.add(scope.ID), ts.channelType)
+	case len(exclude) > 0:
+		fmt.Fprintf(&b, " AND (t.%[1]s IS NULL OR t.%[1]s::text <> ALL(%[2]s::text[]))", ts.channel, a.add(exclude))
+	}
+	return b.String()
+}
+
+// held is the condition that an active hold covers the row aliased alias.
+// A target without a channel (user) column is wholly covered by any channel
+// (user) hold of the tenant: it cannot tell whose rows are whose.
+func (s *Store) held(ts *targetSQL, alias, appArg string) string {
+	match := func(kind, col string) string {
+		if col == "" {
+			return fmt.Sprintf("h.kind = '%s'", kind)
+		}
+		return fmt.Sprintf("(h.kind = '%s' AND h.scope_id = %s.%s::text)", kind, alias, col)
+	}
+	return fmt.Sprintf(`EXISTS (SELECT 1 FROM %s h WHERE h.app_id = %s AND h.released_at IS NULL AND (h.kind = 'tenant' OR %s OR %s OR %s))`,
+		s.t.holds, appArg, match("channel", ts.channel), match("user", ts.user), match("resource", ts.res))
+}
+
+func millis(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+}
+
+// SweepBatch implements retention.Store. The batch is one transaction:
+//
+//  1. statement_timeout and lock_timeout are set for it;
+//  2. a transaction-scoped advisory lock on the target is tried, and the
+//     target's lease taken or renewed (ErrBusy if another owner holds
+//     either);
+//  3. the tenant's hold lock is taken shared, so a PlaceHold in progress
+//     finishes first and one that starts waits for this batch;
+//  4. one statement picks the next rows after the checkpoint, skipping rows
+//     other transactions have locked, and deletes those no active hold
+//     covers, the hold check in the same statement;
+//  5. OnBatch runs, with the transaction in its context (see Tx);
+//  6. the checkpoint moves, and everything commits together.
+func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
+	if p.Limit <= 0 {
+		return retention.BatchResult{}, fmt.Errorf("%w: batch limit %d", retention.ErrInvalid, p.Limit)
+	}
+	ts, err := s.target(ctx, p.Target)
+	if err != nil {
+		return retention.BatchResult{}, err
+	}
+
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return retention.BatchResult{}, translate(ctx, "begin batch", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
+		millis(p.StatementTimeout), millis(p.LockTimeout)); err != nil {
+		return retention.BatchResult{}, translate(ctx, "set timeouts", err)
+	}
+	var leader bool
+	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock("+s.keyExpr()+")", s.key("sweep", p.Target.Name)).Scan(&leader); err != nil {
+		return retention.BatchResult{}, translate(ctx, "lock target", err)
+	}
+	if !leader {
+		return retention.BatchResult{}, retention.ErrBusy
+	}
+	tag, err := tx.Exec(ctx, "INSERT INTO "+s.t.leases+` AS l (target, owner, lease_until) VALUES ($1, $2, $3)
+		ON CONFLICT (target) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= $4`, p.Target.Name, p.Owner, p.LeaseUntil, p.Now)
+	if err != nil {
+		return retention.BatchResult{}, translate(ctx, "take lease", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return retention.BatchResult{}, retention.ErrBusy
+	}
+
+	scope := p.Scope.String()
+	var after *retention.Cursor
+	var c retention.Cursor
+	err = tx.QueryRow(ctx, "SELECT cursor_time, cursor_id FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3",
+		p.AppID, p.Target.Name, scope).Scan(&c.Time, &c.ID)
+	switch {
+	case err == nil:
+		after = &c
+	case !errors.Is(err, pgx.ErrNoRows):
+		return retention.BatchResult{}, translate(ctx, "read checkpoint", err)
+	}
+
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared("+s.keyExpr()+")", s.key("hold", p.AppID)); err != nil {
+		return retention.BatchResult{}, translate(ctx, "lock holds", err)
+	}
+
+	var a args
+	where := ts.due(&a, p.AppID, p.Scope, p.Exclude, p.Cutoff)
+	if after != nil {
+		where += fmt.Sprintf(" AND (t.%s, t.%s) > (%s, %s::text::%s)", ts.time, ts.id, a.add(after.Time), a.add(after.ID), ts.idType)
+	}
+	limit := a.add(p.Limit)
+	appArg := "$1" // due's first parameter is the tenant, as text
+	sql := fmt.Sprintf(`WITH batch AS (
+	SELECT t.%[2]s AS id, t.%[3]s AS ts FROM %[1]s t
+	WHERE %[4]s
+	ORDER BY t.%[3]s, t.%[2]s
+	LIMIT %[5]s
+	FOR UPDATE OF t SKIP LOCKED
+), gone AS (
+	DELETE FROM %[1]s d USING batch b
+	WHERE d.%[2]s = b.id AND NOT %[6]s
+	RETURNING d.%[2]s AS id, d.%[3]s AS ts
+), last AS (
+	SELECT ts, id::text AS id FROM batch ORDER BY ts DESC, id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM batch)::int, (SELECT ts FROM last), (SELECT id FROM last),
+	(SELECT coalesce(array_agg(id::text ORDER BY ts, id), '{}') FROM gone),
+	(SELECT min(ts) FROM gone), (SELECT max(ts) FROM gone)`,
+		ts.table, ts.id, ts.time, where, limit, s.held(ts, "d", appArg))
+
+	var res retention.BatchResult
+	var lastTime, minTime, maxTime pgtype.Timestamptz
+	var lastID pgtype.Text
+	if err := tx.QueryRow(ctx, sql, a...).Scan(&res.Scanned, &lastTime, &lastID, &res.Deleted, &minTime, &maxTime); err != nil {
+		return retention.BatchResult{}, translate(ctx, "delete batch", err)
+	}
+	res.MinTime, res.MaxTime = minTime.Time, maxTime.Time
+	res.Done = res.Scanned < p.Limit
+	switch {
+	case lastTime.Valid:
+		res.Cursor = retention.Cursor{Time: lastTime.Time, ID: lastID.String}
+	case after != nil:
+		res.Cursor = *after
+	}
+
+	if p.OnBatch != nil {
+		if err := p.OnBatch(context.WithValue(ctx, txKey{}, tx), res); err != nil {
+			return retention.BatchResult{}, err
+		}
+	}
+
+	if res.Done {
+		_, err = tx.Exec(ctx, "DELETE FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3", p.AppID, p.Target.Name, scope)
+	} else {
+		_, err = tx.Exec(ctx, "INSERT INTO "+s.t.checkpoints+` (app_id, target, scope, cursor_time, cursor_id, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (app_id, target, scope) DO UPDATE SET cursor_time = EXCLUDED.cursor_time, cursor_id = EXCLUDED.cursor_id, updated_at = EXCLUDED.updated_at`,
+			p.AppID, p.Target.Name, scope, res.Cursor.Time, res.Cursor.ID, p.Now)
+	}
+	if err != nil {
+		return retention.BatchResult{}, translate(ctx, "move checkpoint", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return retention.BatchResult{}, translate(ctx, "commit batch", err)
+	}
+	return res, nil
+}
+
+// Count implements retention.Store with the same conditions as SweepBatch.
+func (s *Store) Count(ctx context.Context, p retention.CountParams) (retention.Counts, error) {
+	ts, err := s.target(ctx, p.Target)
+	if err != nil {
+		return retention.Counts{}, err
+	}
+	var a args
+	where := ts.due(&a, p.AppID, p.Scope, p.Exclude, p.Cutoff)
+	sql := fmt.Sprintf("SELECT count(*), count(*) FILTER (WHERE %s) FROM %s t WHERE %s", s.held(ts, "t", "$1"), ts.table, where)
+
+	var c retention.Counts
+	if err := s.db.QueryRow(ctx, sql, a...).Scan(&c.Due, &c.Held); err != nil {
+		return retention.Counts{}, translate(ctx, "count", err)
+	}
+	return c, nil
+}
