@@ -1,0 +1,518 @@
+package retentionpg_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatsdk/compliance/retention"
+	"github.com/chatsdk/compliance/retention/retentionpg"
+	"github.com/chatsdk/compliance/retention/retentiontest"
+)
+
+const day = 24 * time.Hour
+
+var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// sweepEnv is a fixture with app1 at a settled 30-day period and n expired
+// rows m0000.. in channel c1 (even rows) and c2 (odd rows).
+type sweepEnv struct {
+	*fixture
+	clock    *retentiontest.Clock
+	policies *retention.Policies
+	records  *retentiontest.Records
+	rows     []retention.Row
+}
+
+func newSweepEnv(t *testing.T, n int) *sweepEnv {
+	t.Helper()
+	f := newFixture(t)
+	clock := retentiontest.NewClock(now.Add(-2 * day))
+	p, err := retention.NewPolicies(f.store, retention.PoliciesConfig{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SetPeriod(context.Background(), "app1", "", 30*day, "test"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(now)
+
+	rows := make([]retention.Row, n)
+	for i := range rows {
+		rows[i] = retention.Row{ID: fmt.Sprintf("m%04d", i), AppID: "app1", Channel: fmt.Sprintf("c%d", 1+i%2), User: "u1",
+			Time: now.Add(-40 * day).Add(time.Duration(i) * time.Second)}
+	}
+	f.insert(t, rows...)
+	return &sweepEnv{fixture: f, clock: clock, policies: p, records: &retentiontest.Records{}, rows: rows}
+}
+
+func (e *sweepEnv) sweeper(t testing.TB, p *retention.Policies, mod func(*retention.SweeperConfig)) *retention.Sweeper {
+	t.Helper()
+	if p == nil {
+		p = e.policies
+	}
+	cfg := retention.SweeperConfig{
+		Targets:   []retention.Target{messageTarget},
+		OnBatch:   e.records.Hook,
+		Instance:  "one",
+		BatchSize: 10, MinBatch: 10, MaxBatch: 10,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := retention.NewSweeper(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func rowIDs(rs []retention.Row) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// A hold placed while a batch is in flight waits for it; every later batch
+// sees the hold, inside its DELETE.
+func TestHoldWaitsForBatchInFlight(t *testing.T) {
+	e := newSweepEnv(t, 40)
+	ctx := context.Background()
+
+	inBatch := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.OnBatch = func(ctx context.Context, r retention.Record) error {
+			once.Do(func() { close(inBatch); <-release })
+			return e.records.Hook(ctx, r)
+		}
+	})
+	swept := make(chan error, 1)
+	go func() { _, err := s.Run(ctx); swept <- err }()
+
+	<-inBatch
+	other := newStore(t, e.db.NewPool(t, nil))
+	placed := make(chan error, 1)
+	go func() {
+		_, err := other.PlaceHold(ctx, retention.Hold{AppID: "app1", Scope: retention.Channel("c2"), Reason: "case", Author: "counsel", CreatedAt: now})
+		placed <- err
+	}()
+	select {
+	case err := <-placed:
+		t.Fatalf("PlaceHold returned (%v) while a batch was in flight", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-placed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-swept; err != nil {
+		t.Fatal(err)
+	}
+
+	// The first batch (m0000..m0009) went before the hold; every c2 row
+	// after it is held.
+	var want []string
+	for i, r := range e.rows {
+		if i >= 10 && r.Channel == "c2" {
+			want = append(want, r.ID)
+		}
+	}
+	if got := e.ids(t); !slices.Equal(got, want) {
+		t.Fatalf("left %v\nwant %v", got, want)
+	}
+}
+
+// The hold check is in the DELETE itself: a hold row that appears without
+// the lock protocol (written by hand, say) still keeps its rows.
+func TestHoldCheckIsInTheDelete(t *testing.T) {
+	e := newSweepEnv(t, 20)
+	ctx := context.Background()
+
+	var once sync.Once
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.Sleep = func(ctx context.Context, _ time.Duration) error {
+			once.Do(func() {
+				_, err := e.db.Pool.Exec(ctx, `INSERT INTO retention_holds (app_id, kind, scope_id, reason, author, created_at)
+					VALUES ('app1', 'resource', 'm0015', 'by hand', 'dba', now())`)
+				if err != nil {
+					t.Error(err)
+				}
+			})
+			return ctx.Err()
+		}
+	})
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ids(t); !slices.Equal(got, []string{"m0015"}) {
+		t.Fatalf("left %v, want [m0015]", got)
+	}
+}
+
+// A row another transaction has locked is skipped, not waited for, and
+// swept by the next run.
+func TestLockedRowIsSkipped(t *testing.T) {
+	e := newSweepEnv(t, 25)
+	ctx := context.Background()
+
+	tx, err := e.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM message WHERE id = 'm0012' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	s := e.sweeper(t, nil, nil)
+	if _, err := s.Run(runCtx); err != nil {
+		t.Fatalf("sweep with a locked row: %v", err)
+	}
+	if got := e.ids(t); !slices.Equal(got, []string{"m0012"}) {
+		t.Fatalf("left %v, want [m0012]", got)
+	}
+
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ids(t); len(got) != 0 {
+		t.Fatalf("left %v after the lock was released", got)
+	}
+	e.records.CheckOnce(t, rowIDs(e.rows))
+}
+
+// A table lock held elsewhere makes each batch hit its lock timeout; the
+// sweeper backs off, retries smaller and gives up with ErrTimeout instead
+// of hanging.
+func TestLockTimeoutBacksOff(t *testing.T) {
+	e := newSweepEnv(t, 25)
+	ctx := context.Background()
+
+	tx, err := e.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "LOCK TABLE message IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	var waits []time.Duration
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.LockTimeout, c.Retries, c.Backoff = 50*time.Millisecond, 3, 10*time.Millisecond
+		c.BatchSize, c.MinBatch, c.MaxBatch = 16, 2, 16
+		c.Sleep = func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return ctx.Err() }
+	})
+	runCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err = s.Run(runCtx)
+	if !errors.Is(err, retention.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}; !slices.Equal(waits, want) {
+		t.Fatalf("backoff waits %v, want %v", waits, want)
+	}
+	if got := e.ids(t); len(got) != 25 {
+		t.Fatalf("%d rows left, want all 25", len(got))
+	}
+
+	_ = tx.Rollback(ctx)
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ids(t); len(got) != 0 {
+		t.Fatalf("left %v after the lock was released", got)
+	}
+}
+
+// auditTable is where the tests' batch hook writes, in the batch's
+// transaction, as an audit log would.
+const auditDDL = `CREATE TABLE audit (batch int PRIMARY KEY, first_id text, last_id text, deleted int)`
+
+func auditHook(n *int) retention.BatchHook {
+	return func(ctx context.Context, r retention.Record) error {
+		tx, ok := retentionpg.Tx(ctx)
+		if !ok {
+			return errors.New("no transaction in the hook's context")
+		}
+		*n++
+		_, err := tx.Exec(ctx, "INSERT INTO audit VALUES ($1, $2, $3, $4)", *n, r.FirstID, r.LastID, r.Deleted)
+		return err
+	}
+}
+
+func (e *sweepEnv) audited(t testing.TB) (rows, deleted int) {
+	t.Helper()
+	if err := e.db.Pool.QueryRow(context.Background(), "SELECT count(*), coalesce(sum(deleted), 0) FROM audit").Scan(&rows, &deleted); err != nil {
+		t.Fatal(err)
+	}
+	return rows, deleted
+}
+
+// The hook's record commits with its batch, and rolls back with it.
+func TestRecordCommitsWithBatch(t *testing.T) {
+	e := newSweepEnv(t, 30)
+	ctx := context.Background()
+	if _, err := e.db.Pool.Exec(ctx, auditDDL); err != nil {
+		t.Fatal(err)
+	}
+
+	n := 0
+	audit := auditHook(&n)
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.OnBatch = func(ctx context.Context, r retention.Record) error {
+			if err := audit(ctx, r); err != nil {
+				return err
+			}
+			if n == 2 {
+				return errors.New("integrity digest unavailable") // after the audit row was written
+			}
+			return nil
+		}
+	})
+	if _, err := s.Run(ctx); !errors.Is(err, retention.ErrHook) {
+		t.Fatalf("err = %v, want ErrHook", err)
+	}
+	if rows, deleted := e.audited(t); rows != 1 || deleted != 10 {
+		t.Fatalf("audit has %d rows for %d deletions, want 1 for 10", rows, deleted)
+	}
+	if got := len(e.ids(t)); got != 20 {
+		t.Fatalf("%d rows left, want 20", got)
+	}
+
+	n = 1
+	s = e.sweeper(t, nil, func(c *retention.SweeperConfig) { c.OnBatch = auditHook(&n) })
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, deleted := e.audited(t); rows != 3 || deleted != 30 {
+		t.Fatalf("audit has %d rows for %d deletions, want 3 for 30", rows, deleted)
+	}
+}
+
+// A batch whose connection dies, or whose context is cancelled after its
+// hook ran, commits nothing; the next run resumes with nothing lost and
+// nothing recorded twice.
+func TestKilledMidBatch(t *testing.T) {
+	for _, kill := range []string{"connection", "context"} {
+		t.Run(kill, func(t *testing.T) {
+			e := newSweepEnv(t, 30)
+			ctx := context.Background()
+			if _, err := e.db.Pool.Exec(ctx, auditDDL); err != nil {
+				t.Fatal(err)
+			}
+
+			runCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			n := 0
+			audit := auditHook(&n)
+			s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+				c.OnBatch = func(ctx context.Context, r retention.Record) error {
+					if err := audit(ctx, r); err != nil {
+						return err
+					}
+					if n == 2 {
+						if kill == "context" {
+							cancel()
+							return nil
+						}
+						tx, _ := retentionpg.Tx(ctx)
+						_, _ = tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+					}
+					return nil
+				}
+			})
+			if _, err := s.Run(runCtx); err == nil {
+				t.Fatal("killed run returned no error")
+			}
+			if rows, deleted := e.audited(t); rows != 1 || deleted != 10 {
+				t.Fatalf("after the kill: audit has %d rows for %d deletions, want 1 for 10", rows, deleted)
+			}
+			if got := len(e.ids(t)); got != 20 {
+				t.Fatalf("%d rows left after the kill, want 20", got)
+			}
+
+			n = 1
+			s = e.sweeper(t, nil, func(c *retention.SweeperConfig) { c.OnBatch = auditHook(&n) })
+			if _, err := s.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if rows, deleted := e.audited(t); rows != 3 || deleted != 30 {
+				t.Fatalf("after the restart: audit has %d rows for %d deletions, want 3 for 30", rows, deleted)
+			}
+			var overlap int
+			if err := e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit a JOIN audit b ON a.batch < b.batch
+				AND a.last_id >= b.first_id AND b.last_id >= a.first_id`).Scan(&overlap); err != nil {
+				t.Fatal(err)
+			}
+			if overlap != 0 || len(e.ids(t)) != 0 {
+				t.Fatalf("%d overlapping batches, %d rows left", overlap, len(e.ids(t)))
+			}
+		})
+	}
+}
+
+// Two instances on their own pools sweeping at once: one leads, the other
+// reports the target busy, and every row is deleted and recorded once.
+func TestTwoInstancesOneLeader(t *testing.T) {
+	e := newSweepEnv(t, 400)
+	ctx := context.Background()
+
+	other, err := retention.NewPolicies(newStore(t, e.db.NewPool(t, nil)), retention.PoliciesConfig{Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweepers := []*retention.Sweeper{
+		e.sweeper(t, nil, nil),
+		e.sweeper(t, other, func(c *retention.SweeperConfig) { c.Instance = "two" }),
+	}
+	reports := make([]retention.Report, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, s := range sweepers {
+		wg.Go(func() { <-start; reports[i], errs[i] = s.Run(ctx) })
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+
+	owners := map[string]bool{}
+	for _, r := range e.records.List() {
+		owners[r.Owner] = true
+	}
+	if len(owners) != 1 {
+		t.Fatalf("batches by %v, want one owner", owners)
+	}
+	if got := e.ids(t); len(got) != 0 {
+		t.Fatalf("%d rows left", len(got))
+	}
+	if d := reports[0].Deleted + reports[1].Deleted; d != 400 {
+		t.Fatalf("reports deleted %d rows in all, want 400", d)
+	}
+	e.records.CheckOnce(t, rowIDs(e.rows))
+}
+
+// Bigint ids keep their numeric order across batches and checkpoints, and
+// a target without a channel or user column is held whole by a channel or
+// user hold.
+func TestBigintIDsAndMissingColumns(t *testing.T) {
+	e := newSweepEnv(t, 0)
+	ctx := context.Background()
+	if _, err := e.db.Pool.Exec(ctx, `CREATE TABLE attachment (id bigint PRIMARY KEY, app_id text NOT NULL, uploaded timestamptz NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO attachment SELECT i, 'app1', $1::timestamptz FROM generate_series(1, 25) i`, now.Add(-40*day)); err != nil {
+		t.Fatal(err)
+	}
+	target := retention.Target{Table: "attachment", ID: "id", Time: "uploaded"}
+	left := func() int {
+		var n int
+		if err := e.db.Pool.QueryRow(ctx, "SELECT count(*) FROM attachment").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	hold, err := e.policies.PlaceHold(ctx, "app1", retention.User("u9"), "case", "counsel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) { c.Targets = []retention.Target{target} })
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := left(); n != 25 {
+		t.Fatalf("%d rows left under a user hold on a table without users, want 25", n)
+	}
+	if err := e.policies.ReleaseHold(ctx, "app1", hold.ID, "counsel"); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []string
+	s = e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.Targets = []retention.Target{target}
+		c.OnBatch = func(_ context.Context, r retention.Record) error { got = append(got, r.IDs...); return nil }
+	})
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := left(); n != 0 {
+		t.Fatalf("%d rows left", n)
+	}
+	var want []string
+	for i := 1; i <= 25; i++ {
+		want = append(want, fmt.Sprint(i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("deleted in order %v, want %v", got, want)
+	}
+}
+
+func TestUnknownColumn(t *testing.T) {
+	e := newSweepEnv(t, 1)
+	bad := messageTarget
+	bad.User = "no_such_column"
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) { c.Targets = []retention.Target{bad} })
+	if _, err := s.Run(context.Background()); !errors.Is(err, retention.ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestMigrateConcurrentlyIdempotentInSchema(t *testing.T) {
+	f := newFixture(t) // migrated once already, in the search_path
+	ctx := context.Background()
+	if _, err := f.db.Pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{f.db.Schema + "_r"}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = f.db.Pool.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{f.db.Schema + "_r"}.Sanitize()+" CASCADE")
+	})
+	cfg := retentionpg.Config{Schema: f.db.Schema + "_r"}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = retentionpg.Migrate(ctx, f.db.Pool, cfg) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := retentionpg.Migrate(ctx, f.db.Pool, cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := retentionpg.New(f.db.Pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.PlaceHold(ctx, retention.Hold{AppID: "app1", Scope: retention.Tenant, Reason: "r", Author: "a", CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := f.db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{cfg.Schema, "retention_holds"}.Sanitize()+" WHERE id::text = $1", h.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("hold in the configured schema: %d rows, %v", n, err)
+	}
+	if err := f.db.Pool.QueryRow(ctx, "SELECT count(*) FROM retention_holds").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("hold leaked into the search_path schema: %d rows, %v", n, err)
+	}
+}
