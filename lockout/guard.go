@@ -141,19 +141,19 @@ type Attempt struct {
 // keys are the counters an attempt touches, in the fixed order account,
 // account-and-IP, IP: every store takes its row locks in this order, so
 // concurrent attempts cannot deadlock.
-func (g *Guard) keys(a Attempt) (Attempt, []CounterKey, string, error) {
+func (g *Guard) keys(a Attempt) (Attempt, []CounterKey, error) {
 	if a.Factor == "" {
 		a.Factor = FactorPassword
 	}
 	switch {
 	case a.AppID == "":
-		return a, nil, "", fmt.Errorf("%w: no AppID", ErrInvalidAttempt)
+		return a, nil, fmt.Errorf("%w: no AppID", ErrInvalidAttempt)
 	case !a.Factor.valid():
-		return a, nil, "", fmt.Errorf("%w: unknown factor", ErrInvalidAttempt)
+		return a, nil, fmt.Errorf("%w: unknown factor", ErrInvalidAttempt)
 	}
 	a.Account = g.normalize(a.Account)
 	if a.Account == "" || len(a.Account) > MaxAccountLen {
-		return a, nil, "", fmt.Errorf("%w: account identifier empty or longer than %d bytes", ErrInvalidAttempt, MaxAccountLen)
+		return a, nil, fmt.Errorf("%w: account identifier empty or longer than %d bytes", ErrInvalidAttempt, MaxAccountLen)
 	}
 	ip := g.source(a.IP)
 
@@ -164,7 +164,7 @@ func (g *Guard) keys(a Attempt) (Attempt, []CounterKey, string, error) {
 	if ip != "" && g.policy.IPMaxFailures > 0 {
 		keys = append(keys, CounterKey{AppID: a.AppID, Kind: KindIP, IP: ip})
 	}
-	return a, keys, ip, nil
+	return a, keys, nil
 }
 
 // source is the counter form of an address: IPv4 (and IPv4-mapped IPv6)
@@ -180,6 +180,15 @@ func (g *Guard) source(ip netip.Addr) string {
 	return ip.WithZone("").String()
 }
 
+// address is the history form of an address: the whole address, without
+// a zone, or empty when unknown.
+func address(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	return ip.Unmap().WithZone("").String()
+}
+
 // Reservation is a granted attempt: the caller checks the credential and
 // then calls exactly one of Succeed, Fail or Cancel. Until it is settled the
 // attempt counts as a failure, so a reservation that is never settled (a
@@ -187,7 +196,7 @@ func (g *Guard) source(ip netip.Addr) string {
 type Reservation struct {
 	g       *Guard
 	attempt Attempt
-	ip      string
+	addr    string // the full source address, for the history and hooks
 	tickets []Ticket
 
 	mu      sync.Mutex
@@ -198,7 +207,7 @@ type Reservation struct {
 // *LockedError (wrapping ErrLocked) when any of them refuses, in which case
 // the credential must not be checked.
 func (g *Guard) Reserve(ctx context.Context, a Attempt) (*Reservation, error) {
-	a, keys, ip, err := g.keys(a)
+	a, keys, err := g.keys(a)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +224,7 @@ func (g *Guard) Reserve(ctx context.Context, a Attempt) (*Reservation, error) {
 		return nil, fmt.Errorf("lockout: reserve: store answered %d of %d counters", len(res.Decisions), len(reqs))
 	}
 
-	r := &Reservation{g: g, attempt: a, ip: ip}
+	r := &Reservation{g: g, attempt: a, addr: address(a.IP)}
 	var refused *LockedError
 	for i, d := range res.Decisions {
 		if d.Granted {
@@ -269,7 +278,7 @@ func (e *LockedError) longer(o *LockedError) bool {
 }
 
 func (r *Reservation) record(o Outcome) AttemptRecord {
-	return AttemptRecord{AppID: r.attempt.AppID, Account: r.attempt.Account, Factor: r.attempt.Factor, IP: r.ip, Outcome: o}
+	return AttemptRecord{AppID: r.attempt.AppID, Account: r.attempt.Account, Factor: r.attempt.Factor, IP: r.addr, Outcome: o}
 }
 
 // Succeed settles the reservation as a successful check: the account's
@@ -310,8 +319,8 @@ func (r *Reservation) settle(ctx context.Context, o Outcome) error {
 	for _, lt := range res.Locks {
 		e := LockEvent{AppID: lt.Key.AppID, Kind: lt.Key.Kind, Factor: lt.Key.Factor, Account: lt.Key.Account,
 			IP: lt.Key.IP, Until: lt.Until, Hard: lt.Hard, Consecutive: lt.Consecutive, At: res.Now}
-		if e.IP == "" {
-			e.IP = r.ip
+		if e.Kind == KindAccount {
+			e.IP = r.addr
 		}
 		if r.g.onLock != nil {
 			if err := r.g.onLock(ctx, e); err != nil {
@@ -390,7 +399,7 @@ type CounterStatus struct {
 // Status reports the state of the counters that attempt a would touch.
 // Counters that do not exist yet are reported empty.
 func (g *Guard) Status(ctx context.Context, a Attempt) (Status, error) {
-	_, keys, _, err := g.keys(a)
+	_, keys, err := g.keys(a)
 	if err != nil {
 		return Status{}, err
 	}
@@ -475,10 +484,12 @@ func (g *Guard) Unlock(ctx context.Context, req UnlockRequest) ([]CounterKey, er
 	return res.Unlocked, nil
 }
 
-// History returns the attempt records of an account or an address (or
-// both), newest first, at most limit of them (default 100).
+// History returns the attempt records of a tenant, newest first, at most
+// limit of them (default 100): of one account when account is not empty,
+// from one address when ip is valid. Records keep the whole address, IPv6
+// included, although the IP limit counts IPv6 by network.
 func (g *Guard) History(ctx context.Context, appID, account string, ip netip.Addr, limit int) ([]AttemptRecord, error) {
-	q := HistoryQuery{AppID: appID, IP: g.source(ip), Limit: limit}
+	q := HistoryQuery{AppID: appID, IP: address(ip), Limit: limit}
 	if account != "" {
 		q.Account = g.normalize(account)
 	}
