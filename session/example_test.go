@@ -85,7 +85,7 @@ func ExampleManager_GrantEmergency() {
 	if err != nil {
 		panic(err)
 	}
-	id, _ := m.Authenticate(ctx, tok.AccessToken, false)
+	id, _ := m.Authenticate(ctx, tok.AccessToken)
 	fmt.Println("emergency:", id.Emergency())
 
 	// Output:

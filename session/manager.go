@@ -383,11 +383,22 @@ func (m *Manager) Verify(accessToken string) (Claims, error) {
 }
 
 // Authenticate verifies an access token and checks its session: not
-// revoked (as of at most StateCacheTTL ago), not expired, not idle. Unless
-// passive, it records the request as activity (at most once per
-// ActivityInterval per session). Store failures are returned as they are,
-// so a caller can fail closed with a 5xx rather than a 401.
-func (m *Manager) Authenticate(ctx context.Context, accessToken string, passive bool) (*Identity, error) {
+// revoked (as of at most StateCacheTTL ago), not expired, not idle. It
+// records the request as user activity, writing to the store at most once
+// per ActivityInterval per session. Errors other than ErrInvalidToken are
+// store failures, so a caller can fail closed with a 5xx rather than a 401.
+func (m *Manager) Authenticate(ctx context.Context, accessToken string) (*Identity, error) {
+	return m.authenticate(ctx, accessToken, false)
+}
+
+// AuthenticatePassive is Authenticate for a request that is not user
+// activity (a background poll): it checks the session but does not extend
+// its idle deadline.
+func (m *Manager) AuthenticatePassive(ctx context.Context, accessToken string) (*Identity, error) {
+	return m.authenticate(ctx, accessToken, true)
+}
+
+func (m *Manager) authenticate(ctx context.Context, accessToken string, passive bool) (*Identity, error) {
 	c, err := m.Verify(accessToken)
 	if err != nil {
 		return nil, err

@@ -406,7 +406,7 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	if _, err := b.m.Refresh(ctx, second.RefreshToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("newest token after reuse: got %v, want ErrRevoked", err)
 	}
-	if _, err := b.m.Authenticate(ctx, second.AccessToken, false); !errors.Is(err, session.ErrRevoked) {
+	if _, err := b.m.Authenticate(ctx, second.AccessToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("access token after reuse: got %v, want ErrRevoked", err)
 	}
 	if len(b.events.reused) != 1 || b.events.reused[0].SessionID != first.SessionID {
@@ -488,7 +488,7 @@ func TestIdleTimeout(t *testing.T) {
 	if _, err := b.m.Refresh(ctx, tok.RefreshToken); !errors.Is(err, session.ErrIdle) {
 		t.Errorf("refresh after 15 idle minutes: got %v, want ErrIdle", err)
 	}
-	if _, err := b.m.Authenticate(ctx, tok.AccessToken, false); !errors.Is(err, session.ErrIdle) {
+	if _, err := b.m.Authenticate(ctx, tok.AccessToken); !errors.Is(err, session.ErrIdle) {
 		t.Errorf("request after 15 idle minutes: got %v, want ErrIdle", err)
 	}
 }
@@ -532,7 +532,7 @@ func TestActivityKeepsSessionAndIsThrottled(t *testing.T) {
 			}
 			at, rt = next.AccessToken, next.RefreshToken
 		}
-		if _, err := b.m.Authenticate(ctx, at, false); err != nil {
+		if _, err := b.m.Authenticate(ctx, at); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
@@ -572,7 +572,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 	rt, at := tok.RefreshToken, tok.AccessToken
 	for elapsed := time.Duration(0); elapsed < 50*time.Minute; elapsed += 10 * time.Minute {
 		b.clock.Advance(10 * time.Minute)
-		if _, err := b.m.Authenticate(ctx, at, false); err != nil {
+		if _, err := b.m.Authenticate(ctx, at); err != nil {
 			t.Fatal(err)
 		}
 		next, err := b.m.Refresh(ctx, rt)
@@ -601,20 +601,20 @@ func TestRevocationSeenWithinBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := a.login(t)
-	if _, err := other.Authenticate(ctx, tok.AccessToken, false); err != nil {
+	if _, err := other.Authenticate(ctx, tok.AccessToken); err != nil {
 		t.Fatal(err)
 	}
 
 	if err := a.m.Revoke(ctx, tok.SessionID, session.ReasonLogout); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.m.Authenticate(ctx, tok.AccessToken, false); !errors.Is(err, session.ErrRevoked) {
+	if _, err := a.m.Authenticate(ctx, tok.AccessToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("revoking instance: got %v, want ErrRevoked at once", err)
 	}
 	// The other instance may still accept within its StateCacheTTL (10 s)…
 	b2 := time.Duration(0)
 	for ; b2 <= session.DefaultStateCacheTTL; b2 += time.Second {
-		if _, err := other.Authenticate(ctx, tok.AccessToken, true); err != nil {
+		if _, err := other.AuthenticatePassive(ctx, tok.AccessToken); err != nil {
 			break
 		}
 		a.clock.Advance(time.Second)
@@ -623,7 +623,7 @@ func TestRevocationSeenWithinBound(t *testing.T) {
 	if b2 > session.DefaultStateCacheTTL {
 		t.Errorf("other instance still accepts a revoked session after %v", b2)
 	}
-	if _, err := other.Authenticate(ctx, tok.AccessToken, true); !errors.Is(err, session.ErrRevoked) {
+	if _, err := other.AuthenticatePassive(ctx, tok.AccessToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("other instance: got %v, want ErrRevoked", err)
 	}
 }
@@ -645,7 +645,7 @@ func TestRevokeUser(t *testing.T) {
 		t.Errorf("revoke hooks: %+v", b.events.revoked)
 	}
 	// A session opened after the change works.
-	if _, err := b.m.Authenticate(ctx, b.login(t).AccessToken, false); err != nil {
+	if _, err := b.m.Authenticate(ctx, b.login(t).AccessToken); err != nil {
 		t.Error(err)
 	}
 }
@@ -781,7 +781,7 @@ func TestEmergencyAccess(t *testing.T) {
 
 	for range 3 {
 		b.clock.Advance(time.Minute)
-		id, err := b.m.Authenticate(ctx, tok.AccessToken, false)
+		id, err := b.m.Authenticate(ctx, tok.AccessToken)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -807,7 +807,7 @@ func TestEmergencyAccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		rt = next.RefreshToken
-		if _, err := b.m.Authenticate(ctx, next.AccessToken, false); err != nil {
+		if _, err := b.m.Authenticate(ctx, next.AccessToken); err != nil {
 			t.Fatal(err)
 		}
 	}

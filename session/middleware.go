@@ -86,7 +86,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		}
 		passive := m.cfg.PassiveRequest != nil && m.cfg.PassiveRequest(r)
 
-		id, err := m.Authenticate(r.Context(), token, passive)
+		id, err := m.authenticate(r.Context(), token, passive)
 		if errors.Is(err, ErrInvalidToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			http.Error(w, "invalid or expired token", http.StatusUnauthorized)

@@ -143,7 +143,7 @@ func TestManagerOnPostgres(t *testing.T) {
 		t.Errorf("%d succeeded and %d refused, want 1 and %d", ok, reused, n-1)
 	}
 	// The losers were replays: the family is revoked.
-	if _, err := m.Authenticate(ctx, tok.AccessToken, false); !errors.Is(err, session.ErrRevoked) {
+	if _, err := m.Authenticate(ctx, tok.AccessToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("after the replays: %v, want ErrRevoked", err)
 	}
 }
