@@ -133,6 +133,9 @@ func NewKeyRing(signing Key, others ...Key) (*KeyRing, error) {
 	return r, nil
 }
 
+// SigningKey returns the key new tokens are signed with.
+func (r *KeyRing) SigningKey() Key { return r.signing }
+
 // SigningKeyID returns the id of the key new tokens are signed with.
 func (r *KeyRing) SigningKeyID() string { return r.signing.id }
 

@@ -544,7 +544,9 @@ func (m *Manager) IssueAccessToken(ctx context.Context, sessionID string) (strin
 
 // Revoke ends one session (logout); its refresh tokens stop at once and its
 // access tokens within StateCacheTTL on other instances (at once on this
-// one). Revoking a revoked session is not an error.
+// one). Revoking a revoked session is not an error. Session ids are unique
+// across tenants, so a caller acting for a tenant's administrator must
+// first check that the session is that tenant's.
 func (m *Manager) Revoke(ctx context.Context, sessionID string, reason Reason) error {
 	s, err := m.store.Session(ctx, sessionID)
 	if err != nil {

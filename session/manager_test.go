@@ -248,6 +248,35 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
+// TestAlgorithmBoundToKid: with an EdDSA and an HS256 key in one ring both
+// algorithms pass WithValidMethods, so only the binding of each kid to its
+// algorithm stops an HS256 token keyed with the EdDSA public key.
+func TestAlgorithmBoundToKid(t *testing.T) {
+	hk, err := session.NewHS256Key("h1", []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ek session.Key
+	b := setup(t, func(c *session.Config) {
+		ek = c.Keys.SigningKey()
+		ring, err := session.NewKeyRing(ek, hk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Keys = ring
+	})
+	if got := b.cfg.Keys.Algorithms(); !slices.Equal(got, []string{"EdDSA", "HS256"}) {
+		t.Fatalf("ring algorithms %v", got)
+	}
+	pub := []byte(ek.PublicKey())
+	for _, kid := range []string{"k1", "h1"} {
+		forged := forge(t, jwt.SigningMethodHS256, pub, map[string]any{"typ": session.TokenType, "kid": kid}, goodClaims(t0))
+		if _, err := b.m.Verify(forged); !errors.Is(err, session.ErrInvalidToken) {
+			t.Errorf("HS256 keyed with the EdDSA public key, kid %s: got %v", kid, err)
+		}
+	}
+}
+
 func TestVerifyLeewayIsBounded(t *testing.T) {
 	b := setup(t, nil)
 	k := b.priv
@@ -611,20 +640,39 @@ func TestRevocationSeenWithinBound(t *testing.T) {
 	if _, err := a.m.Authenticate(ctx, tok.AccessToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("revoking instance: got %v, want ErrRevoked at once", err)
 	}
-	// The other instance may still accept within its StateCacheTTL (10 s)…
-	b2 := time.Duration(0)
-	for ; b2 <= session.DefaultStateCacheTTL; b2 += time.Second {
-		if _, err := other.AuthenticatePassive(ctx, tok.AccessToken); err != nil {
+	// The other instance's middleware may still accept within its
+	// StateCacheTTL (10 s)…
+	h := other.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	seen := time.Duration(0)
+	for ; seen <= session.DefaultStateCacheTTL; seen += time.Second {
+		if do(h, "/", tok.AccessToken) != http.StatusOK {
 			break
 		}
 		a.clock.Advance(time.Second)
 	}
 	// …but not past it.
-	if b2 > session.DefaultStateCacheTTL {
-		t.Errorf("other instance still accepts a revoked session after %v", b2)
+	if seen > session.DefaultStateCacheTTL {
+		t.Errorf("other instance still accepts a revoked session after %v", seen)
 	}
 	if _, err := other.AuthenticatePassive(ctx, tok.AccessToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("other instance: got %v, want ErrRevoked", err)
+	}
+
+	// With the cache off, the bound is zero.
+	cfg.StateCacheTTL = -1
+	strict, err := session.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok2 := a.login(t)
+	if _, err := strict.Authenticate(ctx, tok2.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.m.RevokeUser(ctx, "app1", "u1", session.ReasonAccountDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strict.Authenticate(ctx, tok2.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Errorf("uncached instance: got %v, want ErrRevoked at once", err)
 	}
 }
 
@@ -740,6 +788,13 @@ func TestMiddleware(t *testing.T) {
 	b.clock.Advance(session.DefaultStateCacheTTL)
 	if code := do(h, "/", tok.AccessToken); code != http.StatusServiceUnavailable {
 		t.Errorf("store down: %d, want 503", code)
+	}
+
+	if err := got.Require(session.AMRMultiFactor); !errors.Is(err, session.ErrInsufficientAuth) {
+		t.Errorf("Require(mfa) of a password session: %v", err)
+	}
+	if err := got.Require(session.AMRPassword); err != nil {
+		t.Errorf("Require(pwd): %v", err)
 	}
 
 	noID := session.RequireAMR(session.AMRPassword)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -33,6 +34,16 @@ func (id *Identity) AMR() []string { return slices.Clone(id.claims.AMR) }
 
 // HasAMR reports whether the token carries every one of methods.
 func (id *Identity) HasAMR(methods ...string) bool { return hasAll(id.claims.AMR, methods) }
+
+// Require returns nil when the token carries every one of methods, and
+// ErrInsufficientAuth otherwise: RequireAMR for callers that are not HTTP
+// handlers (a WebSocket upgrade, a job).
+func (id *Identity) Require(methods ...string) error {
+	if !id.HasAMR(methods...) {
+		return fmt.Errorf("%w: need %s", ErrInsufficientAuth, strings.Join(methods, ", "))
+	}
+	return nil
+}
 
 // Emergency reports whether the session is break-glass access.
 func (id *Identity) Emergency() bool { return id.claims.EmergencyGrantID != "" }
@@ -127,7 +138,7 @@ func RequireAMR(methods ...string) func(http.Handler) http.Handler {
 				http.Error(w, "authentication required", http.StatusUnauthorized)
 				return
 			}
-			if !id.HasAMR(want...) {
+			if id.Require(want...) != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_user_authentication"`)
 				http.Error(w, "stronger authentication required", http.StatusForbidden)
 				return
