@@ -42,11 +42,8 @@ func (s *Sum) Sub(o Sum) {
 // domain, tenant, id and fields under a secret key, so only rows sealed by
 // the package have elements that a stored digest accounts for.
 func Element(scope string, tag []byte) Sum {
-	e := canon.Encoder{}
-	e.Reset(elementDomain)
-	e.String(scope)
-	e.BytesField(tag)
-	return sha256.Sum256(e.Bytes())
+	var buf [256]byte
+	return sha256.Sum256(canon.Append(buf[:0], elementDomain, canon.String(scope), canon.Bytes(tag)))
 }
 
 // ScopeKey names one digest: a scope of a tenant within a domain.

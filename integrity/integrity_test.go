@@ -343,3 +343,55 @@ func FuzzKeyID(f *testing.F) {
 		}
 	})
 }
+
+func TestFastPathMatchesTink(t *testing.T) {
+	m, _ := integritytest.NewKeyset(t)
+	keys := integritytest.Rotate(t, m) // two keys, the fast path for both
+	if integrity.FastKeyCount(keys) != 2 {
+		t.Fatalf("%d keys on the fast path, want 2", integrity.FastKeyCount(keys))
+	}
+	tinkOnly := integrity.TinkOnly(keys)
+	for i := range 200 {
+		r := integrity.Record{Domain: "d", Tenant: "t", ID: string(rune('a' + i%26)), Fields: []canon.Value{canon.Int(int64(i)), canon.String(string(make([]byte, i)))}}
+		fast, err := keys.Tag(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := tinkOnly.Tag(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("fast tag %x, Tink tag %x", fast, slow)
+		}
+		if err := tinkOnly.Check(r, fast); err != nil {
+			t.Fatal(err)
+		}
+		bad := bytes.Clone(fast)
+		bad[len(bad)-1] ^= 1
+		if err := keys.Check(r, bad); !errors.Is(err, integrity.ErrMismatch) {
+			t.Fatalf("flipped bit accepted: %v", err)
+		}
+	}
+
+	// A key type the fast path does not know still works through Tink.
+	h, err := keyset.NewHandle(mac.HMACSHA512Tag256KeyTemplate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k512, err := integrity.NewKeys(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if integrity.FastKeyCount(k512) != 0 {
+		t.Fatal("HMAC-SHA512 on the SHA-256 fast path")
+	}
+	r := integrity.Record{Domain: "d", Tenant: "t", ID: "1"}
+	tag, err := k512.Tag(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k512.Check(r, tag); err != nil {
+		t.Fatal(err)
+	}
+}

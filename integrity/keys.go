@@ -70,12 +70,13 @@ func (r Record) valid() error {
 // authenticates to dst: the row domain tag, then domain, tenant and id as
 // strings, then the fields. The scope is not included.
 func AppendMessage(dst []byte, domain, tenant, id string, fields []canon.Value) []byte {
-	e := canon.Encoder{}
-	BeginMessage(&e, domain, tenant, id)
-	for _, f := range fields {
-		e.Value(f)
+	vals := make([]canon.Value, 0, 3+len(fields))
+	vals = append(vals, canon.String(domain), canon.String(tenant), canon.String(id))
+	vals = append(vals, fields...)
+	if dst == nil {
+		return canon.Encode(rowDomain, vals...)
 	}
-	return append(dst, e.Bytes()...)
+	return canon.Append(dst, rowDomain, vals...)
 }
 
 // Keys computes and checks tags with a Tink MAC keyset. Tags carry the id
@@ -86,6 +87,9 @@ type Keys struct {
 	mac     tink.MAC
 	primary uint32
 	ids     []uint32
+	// fast holds the HMAC-SHA256 keys by id, for the allocation-free
+	// path; keys of other types, and ids two keys share, go through Tink.
+	fast map[uint32]*hmacKey
 }
 
 // NewKeys returns Keys for a MAC keyset handle, such as one made from
@@ -111,6 +115,7 @@ func NewKeys(h *keyset.Handle) (*Keys, error) {
 		return nil, fmt.Errorf("%w: keyset is not a MAC keyset: %v", ErrConfig, err)
 	}
 	k.mac = m
+	k.fast = fastKeys(h)
 	return k, nil
 }
 
@@ -126,7 +131,14 @@ func (k *Keys) Tag(r Record) ([]byte, error) {
 	if err := r.valid(); err != nil {
 		return nil, err
 	}
-	return k.mac.ComputeMAC(AppendMessage(nil, r.Domain, r.Tenant, r.ID, r.Fields))
+	return k.tagMessage(AppendMessage(nil, r.Domain, r.Tenant, r.ID, r.Fields))
+}
+
+func (k *Keys) tagMessage(msg []byte) ([]byte, error) {
+	if f := k.fast[k.primary]; f != nil {
+		return f.tag(nil, msg), nil
+	}
+	return k.mac.ComputeMAC(msg)
 }
 
 // Check returns nil when tag authenticates r, and [ErrMismatch] otherwise.
@@ -136,6 +148,14 @@ func (k *Keys) Check(r Record, tag []byte) error {
 }
 
 func (k *Keys) checkMessage(msg, tag []byte) error {
+	if id, ok := KeyID(tag); ok {
+		if f := k.fast[id]; f != nil {
+			if !f.check(msg, tag) {
+				return ErrMismatch
+			}
+			return nil
+		}
+	}
 	if err := k.mac.VerifyMAC(tag, msg); err != nil {
 		return ErrMismatch
 	}
@@ -153,7 +173,7 @@ func KeyID(tag []byte) (uint32, bool) {
 
 // sign and checkDigest MAC a digest's canonical encoding.
 func (k *Keys) signDigest(d *Digest) error {
-	tag, err := k.mac.ComputeMAC(d.message())
+	tag, err := k.tagMessage(d.message())
 	if err != nil {
 		return err
 	}
