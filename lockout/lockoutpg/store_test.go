@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -16,7 +17,12 @@ import (
 
 func newStore(t *testing.T, pool *pgxpool.Pool) *lockoutpg.Store {
 	t.Helper()
-	s, err := lockoutpg.New(pool, lockoutpg.Options{})
+	return newStoreWith(t, pool, lockoutpg.Options{})
+}
+
+func newStoreWith(t *testing.T, pool *pgxpool.Pool, opts lockoutpg.Options) *lockoutpg.Store {
+	t.Helper()
+	s, err := lockoutpg.New(pool, opts)
 	require.NoError(t, err)
 	return s
 }
@@ -36,22 +42,49 @@ func advance(t *testing.T, pool *pgxpool.Pool, d time.Duration) {
 	require.NoError(t, err)
 }
 
-func TestConformance(t *testing.T) {
-	lockouttest.Run(t, func(t *testing.T) lockouttest.Harness {
+func harness(opts lockoutpg.Options) func(t *testing.T) lockouttest.Harness {
+	return func(t *testing.T) lockouttest.Harness {
 		db := pgtest.New(t)
-		require.NoError(t, lockoutpg.Migrate(context.Background(), db.Pool, lockoutpg.Options{}))
+		require.NoError(t, lockoutpg.Migrate(context.Background(), db.Pool, opts))
 		return lockouttest.Harness{
-			Store:   newStore(t, db.Pool),
+			Store:   newStoreWith(t, db.Pool, opts),
 			Advance: func(t *testing.T, d time.Duration) { advance(t, db.Pool, d) },
 			Instances: func(t *testing.T, n int) []lockout.Store {
 				out := make([]lockout.Store, n)
 				for i := range out {
-					out[i] = newStore(t, db.NewPool(t, nil))
+					out[i] = newStoreWith(t, db.NewPool(t, nil), opts)
 				}
 				return out
 			},
 		}
-	})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	lockouttest.Run(t, harness(lockoutpg.Options{}))
+}
+
+func TestConformanceAsyncSettle(t *testing.T) {
+	lockouttest.Run(t, harness(lockoutpg.Options{AsyncSettle: true}))
+}
+
+// TestAsyncSettleStaysLocal checks that AsyncSettle changes only the
+// settlement's own commit, not the session the pool hands out next.
+func TestAsyncSettleStaysLocal(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, lockoutpg.Migrate(ctx, db.Pool, lockoutpg.Options{}))
+	conn, err := db.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	s, err := lockoutpg.New(conn.Conn(), lockoutpg.Options{AsyncSettle: true})
+	require.NoError(t, err)
+	rec := lockout.AttemptRecord{AppID: "a", Account: "alice", Factor: lockout.FactorPassword, Outcome: lockout.OutcomeDenied}
+	_, err = s.Settle(ctx, lockout.SettleParams{Outcome: lockout.OutcomeDenied, Record: &rec})
+	require.NoError(t, err)
+	var mode string
+	require.NoError(t, conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&mode))
+	require.Equal(t, "on", mode)
 }
 
 func TestMigrateIdempotentAndConcurrent(t *testing.T) {
@@ -75,7 +108,9 @@ func TestSchemaOption(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()
 	opts := lockoutpg.Options{Schema: db.Schema + "_lockout"}
-	t.Cleanup(func() { _, _ = db.Pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+opts.Schema+" CASCADE") })
+	t.Cleanup(func() {
+		_, _ = db.Pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{opts.Schema}.Sanitize()+" CASCADE")
+	})
 	require.NoError(t, lockoutpg.Migrate(ctx, db.Pool, opts))
 	s, err := lockoutpg.New(db.Pool, opts)
 	require.NoError(t, err)
@@ -85,7 +120,7 @@ func TestSchemaOption(t *testing.T) {
 		lockout.ErrInvalidCredential)
 
 	var n int
-	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+opts.Schema+".lockout_counter").Scan(&n))
+	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{opts.Schema, "lockout_counter"}.Sanitize()).Scan(&n))
 	require.Equal(t, 1, n)
 	var exists bool
 	require.NoError(t, db.Pool.QueryRow(ctx, "SELECT to_regclass('lockout_counter') IS NOT NULL").Scan(&exists))
