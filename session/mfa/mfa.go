@@ -125,6 +125,11 @@ type Config struct {
 	// Rand is the source of secrets and recovery codes. Defaults to
 	// crypto/rand.Reader; tests may fix it.
 	Rand io.Reader
+	// OnEvent, when not nil, is called synchronously after each
+	// enrolment, verification (passed, failed or replayed), regeneration
+	// and removal, to feed an audit log or an alert. It must be quick and
+	// safe for concurrent use. Events carry identifiers, never codes.
+	OnEvent func(Event)
 }
 
 // Authenticator enrols accounts in TOTP, verifies TOTP and recovery codes,
@@ -332,5 +337,6 @@ func (a *Authenticator) Disable(ctx context.Context, tenantID, accountID string)
 	if err := a.cfg.Store.Delete(ctx, tenantID, accountID); err != nil {
 		return fmt.Errorf("mfa: delete enrolment: %w", err)
 	}
+	a.emit(Event{Kind: EventDisabled, TenantID: tenantID, AccountID: accountID, At: a.cfg.Now()})
 	return nil
 }

@@ -74,11 +74,12 @@ func (a *Authenticator) VerifyRecoveryCode(ctx context.Context, p CodeParams) (R
 	if err := checkIDs(p.TenantID, p.AccountID); err != nil {
 		return Result{}, err
 	}
+	now := a.cfg.Now()
 	norm := normaliseRecoveryCode(p.Code)
 	if len(norm) != 16 {
+		a.emitFailure(ErrInvalidCode, p.TenantID, p.AccountID, MethodRecoveryCode, now)
 		return Result{}, fmt.Errorf("%w: want 16 characters", ErrInvalidCode)
 	}
-	now := a.cfg.Now()
 
 	left, err := a.cfg.Store.UseRecoveryCode(ctx, UseRecoveryCodeParams{
 		TenantID:  p.TenantID,
@@ -87,11 +88,13 @@ func (a *Authenticator) VerifyRecoveryCode(ctx context.Context, p CodeParams) (R
 		At:        now,
 	})
 	if errors.Is(err, ErrInvalidCode) {
+		a.emitFailure(ErrInvalidCode, p.TenantID, p.AccountID, MethodRecoveryCode, now)
 		return Result{}, ErrInvalidCode
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("mfa: use recovery code: %w", err)
 	}
+	a.emit(Event{Kind: EventVerified, TenantID: p.TenantID, AccountID: p.AccountID, Method: MethodRecoveryCode, At: now, RecoveryCodesLeft: left})
 	return Result{Method: MethodRecoveryCode, At: now, RecoveryCodesLeft: left}, nil
 }
 
@@ -121,5 +124,6 @@ func (a *Authenticator) RegenerateRecoveryCodes(ctx context.Context, tenantID, a
 	if err != nil {
 		return nil, fmt.Errorf("mfa: replace recovery codes: %w", err)
 	}
+	a.emit(Event{Kind: EventRecoveryCodesRegenerated, TenantID: tenantID, AccountID: accountID, At: a.cfg.Now()})
 	return codes, nil
 }

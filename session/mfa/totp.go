@@ -108,6 +108,7 @@ func (a *Authenticator) Enrol(ctx context.Context, p EnrolParams) (Setup, error)
 	if err != nil {
 		return Setup{}, fmt.Errorf("mfa: save enrolment: %w", err)
 	}
+	a.emit(Event{Kind: EventEnrolmentStarted, TenantID: p.TenantID, AccountID: p.AccountID, At: now})
 	return Setup{
 		URL:       key.URL(),
 		Secret:    key.Secret(),
@@ -158,6 +159,7 @@ func (a *Authenticator) Confirm(ctx context.Context, p CodeParams) (Confirmation
 
 	step, err := a.match(ctx, e, p.Code, now)
 	if err != nil {
+		a.emitFailure(err, p.TenantID, p.AccountID, MethodTOTP, now)
 		return Confirmation{}, err
 	}
 
@@ -176,6 +178,7 @@ func (a *Authenticator) Confirm(ctx context.Context, p CodeParams) (Confirmation
 	if err != nil {
 		return Confirmation{}, fmt.Errorf("mfa: activate enrolment: %w", err)
 	}
+	a.emit(Event{Kind: EventEnrolled, TenantID: p.TenantID, AccountID: p.AccountID, Method: MethodTOTP, At: now})
 	return Confirmation{
 		Result:        Result{Method: MethodTOTP, At: now, Step: step},
 		RecoveryCodes: codes,
@@ -207,6 +210,7 @@ func (a *Authenticator) Verify(ctx context.Context, p CodeParams) (Result, error
 
 	step, err := a.match(ctx, e, p.Code, now)
 	if err != nil {
+		a.emitFailure(err, p.TenantID, p.AccountID, MethodTOTP, now)
 		return Result{}, err
 	}
 
@@ -218,11 +222,13 @@ func (a *Authenticator) Verify(ctx context.Context, p CodeParams) (Result, error
 		At:          now,
 	})
 	if errors.Is(err, ErrReplayed) {
+		a.emitFailure(errReplayed, p.TenantID, p.AccountID, MethodTOTP, now)
 		return Result{}, errReplayed
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("mfa: record time step: %w", err)
 	}
+	a.emit(Event{Kind: EventVerified, TenantID: p.TenantID, AccountID: p.AccountID, Method: MethodTOTP, At: now})
 	return Result{Method: MethodTOTP, At: now, Step: step}, nil
 }
 
