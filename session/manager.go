@@ -27,6 +27,7 @@ const (
 	DefaultLeeway            = 5 * time.Second
 	DefaultEmergencyDuration = time.Hour
 	DefaultEmergencyMax      = 4 * time.Hour
+	DefaultVerifyCacheSize   = 10_000
 
 	// MaxLeeway caps Config.Leeway.
 	MaxLeeway = time.Minute
@@ -92,6 +93,11 @@ type Config struct {
 	// EmergencyMax caps a break-glass grant's length. Defaults to 4 hours.
 	EmergencyMax time.Duration
 
+	// VerifyCacheSize is how many verified access tokens are remembered, so
+	// a token presented again skips the signature check until it expires.
+	// Defaults to 10,000; a negative value verifies every time in full.
+	VerifyCacheSize int
+
 	// PassiveRequest, when not nil, reports requests the middleware must
 	// not count as user activity (background polling), so an unattended
 	// screen still times out. Nil counts every request.
@@ -152,6 +158,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.VerifyCacheSize == 0 {
+		cfg.VerifyCacheSize = DefaultVerifyCacheSize
+	}
 
 	bad := func(field, why string) error { return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, why) }
 	switch {
@@ -194,7 +203,7 @@ func (m *Manager) SetKeys(ring *KeyRing) {
 	if ring == nil {
 		return
 	}
-	m.signer.Store(newSigner(ring, m.cfg.Issuer, m.cfg.Audience, m.cfg.Leeway, m.now))
+	m.signer.Store(newSigner(ring, m.cfg.Issuer, m.cfg.Audience, m.cfg.Leeway, m.now, m.cfg.VerifyCacheSize))
 }
 
 // CreateParams are the arguments of [Manager.Create].

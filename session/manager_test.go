@@ -291,6 +291,33 @@ func TestVerifyLeewayIsBounded(t *testing.T) {
 	}
 }
 
+// TestVerifyCacheHonoursExpiry: a token verified once and remembered still
+// expires on time, and the remembered claims cannot be changed by a
+// caller.
+func TestVerifyCacheHonoursExpiry(t *testing.T) {
+	for _, size := range []int{0, -1} {
+		b := setup(t, func(c *session.Config) { c.VerifyCacheSize = size })
+		tok := b.login(t)
+		c, err := b.m.Verify(tok.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.AMR[0] = "hwk"
+		if c2, _ := b.m.Verify(tok.AccessToken); c2.AMR[0] != session.AMRPassword {
+			t.Errorf("cache %d: remembered claims changed through a returned slice: %v", size, c2.AMR)
+		}
+
+		b.clock.Advance(15*time.Minute + 4*time.Second)
+		if _, err := b.m.Verify(tok.AccessToken); err != nil {
+			t.Errorf("cache %d: inside the leeway: %v", size, err)
+		}
+		b.clock.Advance(time.Second)
+		if _, err := b.m.Verify(tok.AccessToken); !errors.Is(err, session.ErrTokenExpired) {
+			t.Errorf("cache %d: at exp+leeway: got %v, want ErrTokenExpired", size, err)
+		}
+	}
+}
+
 func TestHS256Option(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	hk, err := session.NewHS256Key("h1", secret)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -65,13 +66,24 @@ func (c *wireClaims) Validate() error {
 }
 
 // signer signs and verifies access tokens with one key ring. It is
-// replaced whole when the keys rotate.
+// replaced whole when the keys rotate, cache included.
 type signer struct {
 	ring   *KeyRing
 	parser *jwt.Parser
+	leeway time.Duration
+	now    func() time.Time
+
+	// verified remembers tokens that passed full verification, by their
+	// exact text, so a client sending the same access token on every
+	// request pays for the signature check once. Only a token string that
+	// was itself verified can hit; an entry is used only until the token's
+	// exp (plus leeway), the same rule the parser applies.
+	mu       sync.RWMutex
+	verified map[string]Claims
+	max      int
 }
 
-func newSigner(ring *KeyRing, issuer, audience string, leeway time.Duration, now func() time.Time) *signer {
+func newSigner(ring *KeyRing, issuer, audience string, leeway time.Duration, now func() time.Time, cacheSize int) *signer {
 	p := jwt.NewParser(
 		jwt.WithValidMethods(ring.Algorithms()),
 		jwt.WithIssuer(issuer),
@@ -82,7 +94,11 @@ func newSigner(ring *KeyRing, issuer, audience string, leeway time.Duration, now
 		jwt.WithTimeFunc(now),
 		jwt.WithStrictDecoding(),
 	)
-	return &signer{ring: ring, parser: p}
+	s := &signer{ring: ring, parser: p, leeway: leeway, now: now, max: cacheSize}
+	if cacheSize > 0 {
+		s.verified = make(map[string]Claims)
+	}
+	return s
 }
 
 // keyfunc picks the verification key by kid, and refuses a token whose
@@ -116,8 +132,57 @@ func (s *signer) sign(c *wireClaims) (string, error) {
 	return out, nil
 }
 
-// verify checks an access token's signature and claims.
+// verify checks an access token's signature and claims, or finds it among
+// the tokens already verified.
 func (s *signer) verify(token string) (Claims, error) {
+	if s.max > 0 {
+		s.mu.RLock()
+		c, ok := s.verified[token]
+		s.mu.RUnlock()
+		if ok {
+			if !s.now().Before(c.ExpiresAt.Add(s.leeway)) {
+				return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, ErrTokenExpired)
+			}
+			c.AMR = slices.Clone(c.AMR)
+			c.Audience = slices.Clone(c.Audience)
+			return c, nil
+		}
+	}
+
+	c, err := s.verifyFull(token)
+	if err != nil || s.max <= 0 {
+		return c, err
+	}
+	s.remember(token, c)
+	return c, nil
+}
+
+// remember caches a verified token, first dropping expired entries, or
+// everything, when the cache is full.
+func (s *signer) remember(token string, c Claims) {
+	c.AMR = slices.Clone(c.AMR)
+	c.Audience = slices.Clone(c.Audience)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	if len(s.verified) >= s.max {
+		now := s.now()
+		for k, v := range s.verified {
+			if now.After(v.ExpiresAt.Add(s.leeway)) {
+				delete(s.verified, k)
+			}
+		}
+		if len(s.verified) >= s.max {
+			// TODO: evict the oldest instead; clearing costs one full
+			// verification per live token.
+			clear(s.verified)
+		}
+	}
+	s.verified[token] = c
+}
+
+// verifyFull parses and checks a token with the jwt library.
+func (s *signer) verifyFull(token string) (Claims, error) {
 	var wc wireClaims
 	_, err := s.parser.ParseWithClaims(token, &wc, s.keyfunc)
 	if err != nil {

@@ -84,17 +84,19 @@ func measure(name string, n int, fn func()) {
 		fn()
 	}
 	wall, cpu := time.Since(t0)/time.Duration(n), (cpuNow()-c0)/time.Duration(n)
-	fmt.Printf("  %-22s wall %8.2f µs/op   cpu %8.2f µs/op\n", name, us(wall), us(cpu))
+	fmt.Printf("  %-22s  wall %8.2f µs/op   cpu %8.2f µs/op\n", name, us(wall), us(cpu))
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-func newManager(key session.Key, st session.Store) *session.Manager {
+func newManager(key session.Key, st session.Store, cacheSize int) *session.Manager {
 	ring, err := session.NewKeyRing(key)
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := session.New(session.Config{Store: st, Keys: ring, Issuer: "https://auth.example", Audience: "chat-api"})
+	m, err := session.New(session.Config{
+		Store: st, Keys: ring, Issuer: "https://auth.example", Audience: "chat-api", VerifyCacheSize: cacheSize,
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -106,13 +108,17 @@ func verify(n int) {
 	ctx := context.Background()
 	hk, _ := session.NewHS256Key("h1", []byte("0123456789abcdef0123456789abcdef"))
 	ek, _ := session.GenerateEd25519Key("e1")
-	for _, k := range []session.Key{hk, ek} {
-		m := newManager(k, session.NewMemoryStore())
+	for _, run := range []struct {
+		name  string
+		key   session.Key
+		cache int
+	}{{"Verify HS256", hk, -1}, {"Verify EdDSA", ek, -1}, {"Verify EdDSA, cached", ek, 0}} {
+		m := newManager(run.key, session.NewMemoryStore(), run.cache)
 		tok, err := m.Create(ctx, session.CreateParams{AppID: "app1", UserID: "u1", Methods: []string{"pwd", "otp"}})
 		if err != nil {
 			log.Fatal(err)
 		}
-		measure("Verify "+k.Alg(), n, func() {
+		measure(run.name, n, func() {
 			if _, err := m.Verify(tok.AccessToken); err != nil {
 				log.Fatal(err)
 			}
@@ -168,7 +174,7 @@ func rotation(url string, callers, conns int, d time.Duration, rate float64) err
 		return err
 	}
 	key, _ := session.GenerateEd25519Key("e1")
-	m := newManager(key, st)
+	m := newManager(key, st, 0)
 
 	tokens := make([]string, callers)
 	for i := range tokens {
