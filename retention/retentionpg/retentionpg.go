@@ -149,13 +149,13 @@ func (s *Store) key(kind, name string) string {
 	return "retention." + kind + " " + strconv.Quote(s.schema) + " " + strconv.Quote(name)
 }
 
-// keyExpr is the advisory lock key for the key text in $1: with no schema
+// keyExpr is the advisory lock key for the key text in param: with no schema
 // configured, the tables are the connection's current schema's.
-func (s *Store) keyExpr() string {
+func (s *Store) keyExpr(param string) string {
 	if s.schema == "" {
-		return "hashtextextended($1 || current_schema(), 0)"
+		return "hashtextextended(" + param + " || current_schema(), 0)"
 	}
-	return "hashtextextended($1, 0)"
+	return "hashtextextended(" + param + ", 0)"
 }
 
 // UpdatePolicy implements retention.Store.
@@ -166,7 +166,7 @@ func (s *Store) UpdatePolicy(ctx context.Context, appID string, change func([]re
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+s.keyExpr()+")", s.key("policy", appID)); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+s.keyExpr("$1")+")", s.key("policy", appID)); err != nil {
 		return retention.PolicyVersion{}, fmt.Errorf("retentionpg: lock policy: %w", err)
 	}
 	history, err := s.policies(ctx, tx, appID)
@@ -246,7 +246,7 @@ func (s *Store) PlaceHold(ctx context.Context, h retention.Hold) (retention.Hold
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+s.keyExpr()+")", s.key("hold", h.AppID)); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+s.keyExpr("$1")+")", s.key("hold", h.AppID)); err != nil {
 		return retention.Hold{}, fmt.Errorf("retentionpg: lock holds: %w", err)
 	}
 	var id int64

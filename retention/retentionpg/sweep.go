@@ -138,7 +138,8 @@ func millis(d time.Duration) string {
 //     target's lease taken or renewed (ErrBusy if another owner holds
 //     either);
 //  3. the tenant's hold lock is taken shared, so a PlaceHold in progress
-//     finishes first and one that starts waits for this batch;
+//     finishes first and one that starts waits for this batch, and the
+//     checkpoint is read (steps 1 to 3 in one round trip);
 //  4. one statement picks the next rows after the checkpoint, skipping rows
 //     other transactions have locked, and deletes those no active hold
 //     covers, the hold check in the same statement;
@@ -159,41 +160,50 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
-		millis(p.StatementTimeout), millis(p.LockTimeout)); err != nil {
+	// One round trip for the batch's preamble: on a loaded server each
+	// round trip costs a scheduling delay, and a batch makes several.
+	scope := p.Scope.String()
+	b := &pgx.Batch{}
+	b.Queue("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
+		millis(p.StatementTimeout), millis(p.LockTimeout))
+	b.Queue("INSERT INTO "+s.t.leases+` AS l (target, owner, lease_until)
+		SELECT $1, $2, $3 WHERE pg_try_advisory_xact_lock(`+s.keyExpr("$5")+`)
+		ON CONFLICT (target) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= $4`, p.Target.Name, p.Owner, p.LeaseUntil, p.Now, s.key("sweep", p.Target.Name))
+	b.Queue("SELECT pg_advisory_xact_lock_shared("+s.keyExpr("$1")+")", s.key("hold", p.AppID))
+	b.Queue("SELECT cursor_time, cursor_id FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3",
+		p.AppID, p.Target.Name, scope)
+	br := tx.SendBatch(ctx, b)
+	var after *retention.Cursor
+	var c retention.Cursor
+	_, err = br.Exec()
+	if err != nil {
+		_ = br.Close()
 		return retention.BatchResult{}, translate(ctx, "set timeouts", err)
 	}
-	var leader bool
-	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock("+s.keyExpr()+")", s.key("sweep", p.Target.Name)).Scan(&leader); err != nil {
-		return retention.BatchResult{}, translate(ctx, "lock target", err)
-	}
-	if !leader {
-		return retention.BatchResult{}, retention.ErrBusy
-	}
-	tag, err := tx.Exec(ctx, "INSERT INTO "+s.t.leases+` AS l (target, owner, lease_until) VALUES ($1, $2, $3)
-		ON CONFLICT (target) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
-		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= $4`, p.Target.Name, p.Owner, p.LeaseUntil, p.Now)
+	tag, err := br.Exec()
 	if err != nil {
+		_ = br.Close()
 		return retention.BatchResult{}, translate(ctx, "take lease", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return retention.BatchResult{}, retention.ErrBusy
+		_ = br.Close()
+		return retention.BatchResult{}, retention.ErrBusy // not the leader, or another's lease
 	}
-
-	scope := p.Scope.String()
-	var after *retention.Cursor
-	var c retention.Cursor
-	err = tx.QueryRow(ctx, "SELECT cursor_time, cursor_id FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3",
-		p.AppID, p.Target.Name, scope).Scan(&c.Time, &c.ID)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return retention.BatchResult{}, translate(ctx, "lock holds", err)
+	}
+	err = br.QueryRow().Scan(&c.Time, &c.ID)
 	switch {
 	case err == nil:
 		after = &c
 	case !errors.Is(err, pgx.ErrNoRows):
+		_ = br.Close()
 		return retention.BatchResult{}, translate(ctx, "read checkpoint", err)
 	}
-
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared("+s.keyExpr()+")", s.key("hold", p.AppID)); err != nil {
-		return retention.BatchResult{}, translate(ctx, "lock holds", err)
+	if err := br.Close(); err != nil {
+		return retention.BatchResult{}, translate(ctx, "batch preamble", err)
 	}
 
 	var a args
