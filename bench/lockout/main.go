@@ -9,8 +9,9 @@
 //
 // Besides the default store it measures lockoutpg.Options.AsyncSettle
 // (one WAL flush per attempt instead of two) and a pool whose sessions set
-// plan_cache_mode=force_generic_plan (the adapter's statements are then
-// planned once per connection instead of on every call). The phases run
+// plan_cache_mode=force_generic_plan: the adapter writes its rows out as
+// VALUES so that Postgres picks generic plans by itself, and the two
+// figures should match. The phases run
 // in turn, -rounds times, so slow moments of a shared machine spread over
 // all of them. The verify function does no work; one attempt in ten
 // fails, over 10,000 accounts from 1,000 addresses. It works in a schema

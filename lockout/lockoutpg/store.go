@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,8 +51,18 @@ type Options struct {
 type Store struct {
 	db DB
 
-	reserveSQL, settleSQL, statusSQL, unlockSQL, pruneHistorySQL, pruneCountersSQL string
-	counterTable, attemptTable                                                     string
+	tables                                       *strings.Replacer
+	unlockSQL, pruneHistorySQL, pruneCountersSQL string
+	counterTable, attemptTable                   string
+
+	// queries caches the statements that take a list of counters, one
+	// text per statement and number of counters (see rowsSQL).
+	queries sync.Map // queryKey -> string
+}
+
+type queryKey struct {
+	template string
+	n        int
 }
 
 var _ lockout.Store = (*Store)(nil)
@@ -72,27 +84,68 @@ func New(db DB, opts Options) (*Store, error) {
 		commit = "set_config('synchronous_commit', 'off', true)"
 	}
 	r := strings.NewReplacer("{counter}", s.counterTable, "{attempt}", s.attemptTable, "{commit}", commit)
-	s.reserveSQL = r.Replace(reserveQuery)
-	s.settleSQL = r.Replace(settleQuery)
-	s.statusSQL = r.Replace(statusSQL)
+	s.tables = r
 	s.unlockSQL = r.Replace(unlockSQL)
 	s.pruneHistorySQL = r.Replace(pruneHistorySQL)
 	s.pruneCountersSQL = r.Replace(pruneCountersSQL)
 	return s, nil
 }
 
-// keyArrays are the columns of a list of counter keys, as arrays for
-// unnest.
-type keyArrays struct {
-	app, kind, factor, account, ip []string
+// col is a column of a list of rows sent as parameters.
+type col struct{ name, typ string }
+
+var keyCols = []col{{"app_id", "text"}, {"kind", "text"}, {"factor", "text"}, {"account", "text"}, {"ip", "text"}}
+
+// rowsSQL is a derived table of n rows of parameters, numbered from
+// first, with an ord column giving each row's position. Writing the rows
+// out (rather than unnesting arrays) lets Postgres estimate the row count
+// exactly, so after a few calls it settles on a generic plan and stops
+// planning every statement afresh.
+func rowsSQL(alias string, cols []col, n, first int) string {
+	var b strings.Builder
+	if n == 0 {
+		b.WriteString("(SELECT ")
+		for _, c := range cols {
+			fmt.Fprintf(&b, "NULL::%s AS %s, ", c.typ, c.name)
+		}
+		b.WriteString("0 AS ord WHERE false) AS " + alias)
+		return b.String()
+	}
+	b.WriteString("(VALUES ")
+	p := first
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for _, c := range cols {
+			fmt.Fprintf(&b, "$%d::%s, ", p, c.typ)
+			p++
+		}
+		fmt.Fprintf(&b, "%d)", i+1)
+	}
+	b.WriteString(") AS " + alias + "(")
+	for _, c := range cols {
+		b.WriteString(c.name + ", ")
+	}
+	b.WriteString("ord)")
+	return b.String()
 }
 
-func (k *keyArrays) add(key lockout.CounterKey) {
-	k.app = append(k.app, key.AppID)
-	k.kind = append(k.kind, string(key.Kind))
-	k.factor = append(k.factor, string(key.Factor))
-	k.account = append(k.account, key.Account)
-	k.ip = append(k.ip, key.IP)
+// query returns template for n rows of cols from parameter first on,
+// with the store's table names.
+func (s *Store) query(template, alias string, cols []col, n, first int) string {
+	k := queryKey{template, n}
+	if q, ok := s.queries.Load(k); ok {
+		return q.(string)
+	}
+	q := strings.ReplaceAll(s.tables.Replace(template), "{rows}", rowsSQL(alias, cols, n, first))
+	s.queries.Store(k, q)
+	return q
+}
+
+func keyArgs(args []any, k lockout.CounterKey) []any {
+	return append(args, k.AppID, string(k.Kind), string(k.Factor), k.Account, k.IP)
 }
 
 // reserveSQL is the Reserve rule of lockout.MemoryStore in one upsert.
@@ -109,8 +162,7 @@ INSERT INTO {counter} AS c (app_id, kind, factor, account, ip, failures, consecu
 	window_start, lock_count, hard_locked, last_granted, max_failures, window_us, hard_cap, updated_at)
 SELECT r.app_id, r.kind, r.factor, r.account, r.ip, 1, 1, 1,
 	now(), 0, false, true, r.max_failures, r.window_us, r.hard_cap, now()
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::bigint[], $8::integer[])
-	WITH ORDINALITY AS r(app_id, kind, factor, account, ip, max_failures, window_us, hard_cap, ord)
+FROM {rows}
 ORDER BY r.ord
 ON CONFLICT (app_id, kind, factor, account, ip) DO UPDATE SET
 	failures = CASE WHEN {fresh} THEN 0 ELSE c.failures END + ({granted})::integer,
@@ -136,18 +188,19 @@ var reserveQuery = func() string {
 	return strings.NewReplacer("{granted}", granted, "{fresh}", fresh, "{expired}", expired).Replace(reserveSQL)
 }()
 
+var reserveCols = append(slices.Clone(keyCols), col{"max_failures", "integer"}, col{"window_us", "bigint"}, col{"hard_cap", "integer"})
+
 // Reserve implements lockout.Store in one statement.
 func (s *Store) Reserve(ctx context.Context, reqs []lockout.ReserveRequest) (lockout.ReserveResult, error) {
-	var k keyArrays
-	var maxF, caps []int32
-	var windows []int64
-	for _, r := range reqs {
-		k.add(r.Key)
-		maxF = append(maxF, int32(r.Limit.MaxFailures))
-		windows = append(windows, r.Limit.Window.Microseconds())
-		caps = append(caps, int32(r.Limit.HardCap))
+	if len(reqs) == 0 {
+		return lockout.ReserveResult{}, fmt.Errorf("lockoutpg: reserve: no counters")
 	}
-	rows, err := s.db.Query(ctx, s.reserveSQL, k.app, k.kind, k.factor, k.account, k.ip, maxF, windows, caps)
+	args := make([]any, 0, len(reqs)*len(reserveCols))
+	for _, r := range reqs {
+		args = keyArgs(args, r.Key)
+		args = append(args, int32(r.Limit.MaxFailures), r.Limit.Window.Microseconds(), int32(r.Limit.HardCap))
+	}
+	rows, err := s.db.Query(ctx, s.query(reserveQuery, "r", reserveCols, len(reqs), 1), args...)
 	if err != nil {
 		return lockout.ReserveResult{}, fmt.Errorf("lockoutpg: reserve: %w", err)
 	}
@@ -191,16 +244,13 @@ func utc(t *time.Time) time.Time {
 
 // settleSQL is the Settle rule of lockout.MemoryStore in one statement:
 // lock the tickets' rows in order (o holds their old values), update
-// them, and append the history record when $17 is true. The final select
+// them, and append the history record when $6 is true. The final select
 // always returns a row, so the database clock comes back even without
 // tickets. In the SET list c.* are the old values; in RETURNING they are
 // the new ones.
 const settleSQL = `
 WITH t AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-		$6::bigint[], $7::integer[], $8::integer[], $9::boolean[], $10::bigint[], $11::text[])
-		WITH ORDINALITY AS t(app_id, kind, factor, account, ip,
-			t_epoch, t_max, t_cap, t_reset, t_notify_us, t_durations, ord)
+	SELECT * FROM {rows}
 ), o AS (
 	SELECT c.app_id, c.kind, c.factor, c.account, c.ip, c.lock_count, c.hard_locked, c.notified_at,
 		t.t_epoch, t.t_max, t.t_cap, t.t_reset, t.t_notify_us, t.t_durations::jsonb AS t_durations,
@@ -234,14 +284,14 @@ WITH t AS (
 		c.locked_until, c.consecutive
 ), rec AS (
 	INSERT INTO {attempt} (app_id, account, factor, ip, outcome)
-	SELECT $13, $14, $15, NULLIF($16, '')::inet, $12 WHERE $17::boolean
+	SELECT $2::text, $3::text, $4::text, NULLIF($5::text, '')::inet, $1::text WHERE $6::boolean
 )
 SELECT now(), u.app_id, u.kind, u.factor, u.account, u.ip, u.timed, u.hard, u.notify, u.locked_until, u.consecutive
 FROM (SELECT {commit}) AS one LEFT JOIN u ON true`
 
 // settleQuery is settleSQL with its named conditions written out.
 var settleQuery = func() string {
-	outcome := `$12::text`
+	outcome := `$1::text`
 	reset := `(` + outcome + ` = 'success' AND o.t_reset)`
 	giveback := `((` + outcome + ` = 'success' AND NOT o.t_reset) OR ` + outcome + ` = 'cancelled')`
 	lock := `(` + outcome + ` = 'failure' AND c.epoch = o.t_epoch AND NOT o.was_locked AND c.failures >= o.t_max)`
@@ -249,20 +299,19 @@ var settleQuery = func() string {
 	return strings.NewReplacer("{reset}", reset, "{giveback}", giveback, "{lock}", lock, "{hard}", hard).Replace(settleSQL)
 }()
 
+var settleCols = append(slices.Clone(keyCols), col{"t_epoch", "bigint"}, col{"t_max", "integer"}, col{"t_cap", "integer"},
+	col{"t_reset", "boolean"}, col{"t_notify_us", "bigint"}, col{"t_durations", "text"})
+
 // Settle implements lockout.Store in one statement.
 func (s *Store) Settle(ctx context.Context, p lockout.SettleParams) (lockout.SettleResult, error) {
-	var k keyArrays
-	var epochs, notify []int64
-	var maxF, caps []int32
-	var reset []bool
-	var durations []string
+	var rec lockout.AttemptRecord
+	if p.Record != nil {
+		rec = *p.Record
+	}
+	args := make([]any, 0, 6+len(p.Tickets)*len(settleCols))
+	args = append(args, string(p.Outcome), rec.AppID, rec.Account, string(rec.Factor), rec.IP, p.Record != nil)
 	for _, t := range p.Tickets {
-		k.add(t.Key)
-		epochs = append(epochs, t.Epoch)
-		maxF = append(maxF, int32(t.Limit.MaxFailures))
-		caps = append(caps, int32(t.Limit.HardCap))
-		reset = append(reset, t.Limit.ResetOnSuccess)
-		notify = append(notify, t.Limit.NotifyInterval.Microseconds())
+		args = keyArgs(args, t.Key)
 		us := make([]int64, len(t.Limit.LockDurations))
 		for i, d := range t.Limit.LockDurations {
 			us[i] = d.Microseconds()
@@ -271,16 +320,11 @@ func (s *Store) Settle(ctx context.Context, p lockout.SettleParams) (lockout.Set
 			return lockout.SettleResult{}, fmt.Errorf("lockoutpg: settle: a %s ticket has no lock durations", t.Key.Kind)
 		}
 		j, _ := json.Marshal(us)
-		durations = append(durations, string(j))
-	}
-	var rec lockout.AttemptRecord
-	if p.Record != nil {
-		rec = *p.Record
+		args = append(args, t.Epoch, int32(t.Limit.MaxFailures), int32(t.Limit.HardCap), t.Limit.ResetOnSuccess,
+			t.Limit.NotifyInterval.Microseconds(), string(j))
 	}
 
-	rows, err := s.db.Query(ctx, s.settleSQL, k.app, k.kind, k.factor, k.account, k.ip,
-		epochs, maxF, caps, reset, notify, durations,
-		string(p.Outcome), rec.AppID, rec.Account, string(rec.Factor), rec.IP, p.Record != nil)
+	rows, err := s.db.Query(ctx, s.query(settleQuery, "t", settleCols, len(p.Tickets), 7), args...)
 	if err != nil {
 		return lockout.SettleResult{}, fmt.Errorf("lockoutpg: settle: %w", err)
 	}
@@ -334,17 +378,17 @@ func sortLocks(ls []lockout.LockTransition) {
 const statusSQL = `
 SELECT c.app_id, c.kind, c.factor, c.account, c.ip, c.failures, c.consecutive, c.epoch,
 	c.window_start, c.locked_until, c.lock_count, c.hard_locked, c.updated_at, now()
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS k(app_id, kind, factor, account, ip, ord)
+FROM {rows}
 JOIN {counter} c USING (app_id, kind, factor, account, ip)
 ORDER BY k.ord`
 
 // Status implements lockout.Store.
 func (s *Store) Status(ctx context.Context, keys []lockout.CounterKey) (lockout.StatusResult, error) {
-	var k keyArrays
-	for _, key := range keys {
-		k.add(key)
+	args := make([]any, 0, len(keys)*len(keyCols))
+	for _, k := range keys {
+		args = keyArgs(args, k)
 	}
-	rows, err := s.db.Query(ctx, s.statusSQL, k.app, k.kind, k.factor, k.account, k.ip)
+	rows, err := s.db.Query(ctx, s.query(statusSQL, "k", keyCols, len(keys), 1), args...)
 	if err != nil {
 		return lockout.StatusResult{}, fmt.Errorf("lockoutpg: status: %w", err)
 	}
