@@ -1,8 +1,8 @@
 package fieldcrypt
 
 import (
-	"container/list"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,89 +13,110 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	key        cacheKey
-	value      *loaded
-	expires    time.Time
-	lastReload time.Time // last reload forced by an unknown key ID
+	value      atomic.Pointer[loaded]
+	expires    atomic.Int64 // on the cache clock, in nanoseconds
+	lastUsed   atomic.Int64 // the cache's tick at the last hit, for eviction
+	lastReload int64        // last reload forced by an unknown key ID; under mu
 }
 
 // cache is a least-recently-used cache of unwrapped keysets with a bound on
-// both size and age. It is safe for concurrent use.
+// both size and age. Times are nanoseconds on the Keyring's cache clock.
+//
+// The per-field path is a hit, so hits are cheap: the entry used last is
+// checked first without a lock, other hits take a read lock, and a hit
+// stamps the entry instead of reordering a list. Eviction, on insert only,
+// scans for the stalest entry. It is safe for concurrent use.
 type cache struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	max   int
-	ttl   time.Duration
-	order *list.List // front is most recently used; values are *cacheEntry
-	items map[cacheKey]*list.Element
+	ttl   int64
+	items map[cacheKey]*cacheEntry
+	hot   atomic.Pointer[cacheEntry] // the entry of the last hit
+	tick  atomic.Int64               // orders uses; a clock could tie
 }
 
 func newCache(max int, ttl time.Duration) *cache {
-	return &cache{max: max, ttl: ttl, order: list.New(), items: map[cacheKey]*list.Element{}}
+	return &cache{max: max, ttl: int64(ttl), items: map[cacheKey]*cacheEntry{}}
 }
 
 // get returns the cached keyset, or nil when there is none or it expired.
-func (c *cache) get(key cacheKey, now time.Time) *loaded {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[key]
-	if !ok {
+func (c *cache) get(key cacheKey, now int64) *loaded {
+	if e := c.hot.Load(); e != nil && e.key == key {
+		if now >= e.expires.Load() {
+			return nil
+		}
+		return e.value.Load()
+	}
+
+	c.mu.RLock()
+	e, ok := c.items[key]
+	c.mu.RUnlock()
+	if !ok || now >= e.expires.Load() {
 		return nil
 	}
-	e := el.Value.(*cacheEntry)
-	if !now.Before(e.expires) {
-		c.order.Remove(el)
-		delete(c.items, key)
-		return nil
-	}
-	c.order.MoveToFront(el)
-	return e.value
+	e.lastUsed.Store(c.tick.Add(1))
+	c.hot.Store(e)
+	return e.value.Load()
 }
 
 // put caches l, replacing an older version and evicting the least recently
 // used entry beyond the size bound. A keyset older than the cached one is
 // ignored, so a slow load cannot undo a rotation; a shredded one always
 // wins.
-func (c *cache) put(key cacheKey, l *loaded, now time.Time) {
+func (c *cache) put(key cacheKey, l *loaded, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		e := el.Value.(*cacheEntry)
-		if e.value.shredded || (!l.shredded && l.version < e.value.version) {
+	if e, ok := c.items[key]; ok {
+		cur := e.value.Load()
+		if cur.shredded || (!l.shredded && l.version < cur.version) {
 			return
 		}
-		e.value = l
-		e.expires = now.Add(c.ttl)
-		c.order.MoveToFront(el)
+		e.value.Store(l)
+		e.expires.Store(now + c.ttl)
+		e.lastUsed.Store(c.tick.Add(1))
 		return
 	}
-	c.items[key] = c.order.PushFront(&cacheEntry{key: key, value: l, expires: now.Add(c.ttl)})
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.items, last.Value.(*cacheEntry).key)
+	e := &cacheEntry{key: key}
+	e.value.Store(l)
+	e.expires.Store(now + c.ttl)
+	e.lastUsed.Store(c.tick.Add(1))
+	c.items[key] = e
+	for len(c.items) > c.max {
+		var victim *cacheEntry
+		for _, x := range c.items {
+			if x != e && (victim == nil || x.lastUsed.Load() < victim.lastUsed.Load()) {
+				victim = x
+			}
+		}
+		c.drop(victim)
 	}
+}
+
+// drop removes e; the caller holds mu.
+func (c *cache) drop(e *cacheEntry) {
+	delete(c.items, e.key)
+	c.hot.CompareAndSwap(e, nil)
 }
 
 // remove drops a key from the cache.
 func (c *cache) remove(key cacheKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		c.order.Remove(el)
-		delete(c.items, key)
+	if e, ok := c.items[key]; ok {
+		c.drop(e)
 	}
 }
 
 // allowReload reports whether a reload of key forced by an unknown key ID
 // may happen now, and records it if so: at most one per interval.
-func (c *cache) allowReload(key cacheKey, now time.Time, interval time.Duration) bool {
+func (c *cache) allowReload(key cacheKey, now int64, interval time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.items[key]
+	e, ok := c.items[key]
 	if !ok {
 		return true
 	}
-	e := el.Value.(*cacheEntry)
-	if !e.lastReload.IsZero() && now.Sub(e.lastReload) < interval {
+	if e.lastReload != 0 && now-e.lastReload < int64(interval) {
 		return false
 	}
 	e.lastReload = now
@@ -104,9 +125,9 @@ func (c *cache) allowReload(key cacheKey, now time.Time, interval time.Duration)
 
 // len returns the number of cached keysets.
 func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.items)
 }
 
 // flight makes concurrent loads of one keyset share a single store read and

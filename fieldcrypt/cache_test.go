@@ -6,15 +6,16 @@ import (
 )
 
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	now := time.Unix(0, 0)
+	var now int64 = 1
 	c := newCache(2, time.Minute)
 	key := func(n string) cacheKey { return cacheKey{Scope{Tenant: n}, PurposeAEAD} }
-	c.put(key("a"), &loaded{version: 1}, now)
-	c.put(key("b"), &loaded{version: 1}, now)
-	if c.get(key("a"), now) == nil {
+	tick := func() int64 { now += int64(time.Second); return now }
+	c.put(key("a"), &loaded{version: 1}, tick())
+	c.put(key("b"), &loaded{version: 1}, tick())
+	if c.get(key("a"), tick()) == nil {
 		t.Fatal("a missing")
 	}
-	c.put(key("c"), &loaded{version: 1}, now)
+	c.put(key("c"), &loaded{version: 1}, tick())
 	if n := c.len(); n != 2 {
 		t.Fatalf("cache holds %d keysets, want at most 2", n)
 	}
@@ -27,7 +28,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestCacheKeepsNewerVersionAndShred(t *testing.T) {
-	now := time.Unix(0, 0)
+	var now int64 = 1
 	c := newCache(4, time.Minute)
 	k := cacheKey{Scope{Tenant: "a"}, PurposeAEAD}
 	c.put(k, &loaded{version: 3}, now)
@@ -40,7 +41,7 @@ func TestCacheKeepsNewerVersionAndShred(t *testing.T) {
 	if !c.get(k, now).shredded {
 		t.Fatal("a load replaced a shredded scope's tombstone")
 	}
-	if c.get(k, now.Add(time.Minute)) != nil {
+	if c.get(k, now+int64(time.Minute)) != nil {
 		t.Fatal("entry outlived its TTL")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -92,9 +93,15 @@ func (l Location) ScopeOf() Scope { return Scope{Tenant: l.Tenant, Name: l.Scope
 
 // AssociatedData returns the bytes bound to a ciphertext at l: the canonical
 // encoding of tenant, table, column and row in that order.
-func (l Location) AssociatedData() []byte {
-	return canon.Encode(fieldDomain, canon.String(l.Tenant), canon.String(l.Table), canon.String(l.Column), canon.String(l.Row))
+func (l Location) AssociatedData() []byte { return l.appendAD(nil) }
+
+func (l Location) appendAD(dst []byte) []byte {
+	return canon.Append(dst, fieldDomain, canon.String(l.Tenant), canon.String(l.Table), canon.String(l.Column), canon.String(l.Row))
 }
+
+// adBuffers keeps buffers for the associated data of the hot path, which
+// encodes one Location per field.
+var adBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // Scope identifies one keyset owner: a tenant, or a narrower name within it.
 type Scope struct {
@@ -238,6 +245,7 @@ type Keyring struct {
 	normalize func(string) string
 	onShred   func(ShredEvent)
 	now       func() time.Time
+	clock     func() int64 // the cache's clock, in nanoseconds
 	cache     *cache
 	flight    flight
 }
@@ -276,10 +284,19 @@ func New(cfg Config) (*Keyring, error) {
 	if cfg.Normalize == nil {
 		cfg.Normalize = NormalizeDefault
 	}
+	// The cache reads only the monotonic clock, once per field, unless a
+	// test clock is given.
+	var clock func() int64
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+		base := time.Now()
+		clock = func() int64 { return int64(time.Since(base)) + 1 }
+	} else {
+		now := cfg.Now
+		clock = func() int64 { return now().UnixNano() }
 	}
 	return &Keyring{
+		clock:     clock,
 		store:     cfg.Store,
 		kek:       cfg.KEK,
 		template:  tmpl,
@@ -304,7 +321,10 @@ func (k *Keyring) Encrypt(ctx context.Context, loc Location, plaintext []byte) (
 		return nil, err
 	}
 
-	ct, err := ks.aead.Encrypt(plaintext, loc.AssociatedData())
+	buf := adBuffers.Get().(*[]byte)
+	ad := loc.appendAD((*buf)[:0])
+	ct, err := ks.aead.Encrypt(plaintext, ad)
+	putAD(buf, ad)
 	if err != nil {
 		return nil, fmt.Errorf("fieldcrypt: encrypt: %w", err)
 	}
@@ -332,11 +352,26 @@ func (k *Keyring) Decrypt(ctx context.Context, loc Location, ciphertext []byte) 
 		}
 	}
 
-	pt, err := ks.aead.Decrypt(ciphertext, loc.AssociatedData())
+	buf := adBuffers.Get().(*[]byte)
+	ad := loc.appendAD((*buf)[:0])
+	pt, err := ks.aead.Decrypt(ciphertext, ad)
+	putAD(buf, ad)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
 	return pt, nil
+}
+
+// putAD returns an associated-data buffer to the pool, keeping it if it
+// grew and dropping outsized ones.
+func putAD(buf *[]byte, ad []byte) {
+	if cap(ad) > 4096 {
+		return
+	}
+	if cap(ad) != cap(*buf) {
+		*buf = ad
+	}
+	adBuffers.Put(buf)
 }
 
 // loaded is an unwrapped keyset and its primitive.
@@ -359,7 +394,7 @@ func (l *loaded) has(id uint32) bool { return l.enabled[id] }
 // store. With create, a missing keyset is created.
 func (k *Keyring) keyset(ctx context.Context, s Scope, p Purpose, create bool) (*loaded, error) {
 	key := cacheKey{s, p}
-	if l := k.cache.get(key, k.now()); l != nil {
+	if l := k.cache.get(key, k.clock()); l != nil {
 		if l.shredded {
 			return nil, ErrShredded
 		}
@@ -379,7 +414,7 @@ func (k *Keyring) keyset(ctx context.Context, s Scope, p Purpose, create bool) (
 // lacks, unless that happened for this keyset less than a second ago.
 func (k *Keyring) reloadOnMiss(ctx context.Context, l *loaded, s Scope, p Purpose) (*loaded, bool) {
 	key := cacheKey{s, p}
-	if !k.cache.allowReload(key, k.now(), time.Second) {
+	if !k.cache.allowReload(key, k.clock(), time.Second) {
 		return nil, false
 	}
 	fresh, err := k.flight.do(key, func() (*loaded, error) { return k.load(ctx, s, p, false) })
@@ -395,7 +430,7 @@ func (k *Keyring) load(ctx context.Context, s Scope, p Purpose, create bool) (*l
 	st, err := k.store.Get(ctx, s, p)
 	if errors.Is(err, ErrShredded) {
 		l := &loaded{scope: s, purpose: p, shredded: true}
-		k.cache.put(cacheKey{s, p}, l, k.now())
+		k.cache.put(cacheKey{s, p}, l, k.clock())
 		return l, nil
 	}
 	if errors.Is(err, ErrNotFound) && create {
@@ -500,6 +535,6 @@ func (k *Keyring) installHandle(st StoredKeyset, h *keyset.Handle) (*loaded, err
 	if err != nil {
 		return nil, fmt.Errorf("fieldcrypt: keyset for %s: %w", st.Scope, err)
 	}
-	k.cache.put(cacheKey{st.Scope, st.Purpose}, l, k.now())
+	k.cache.put(cacheKey{st.Scope, st.Purpose}, l, k.clock())
 	return l, nil
 }

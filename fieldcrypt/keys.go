@@ -232,7 +232,7 @@ func (k *Keyring) Shred(ctx context.Context, s Scope) error {
 		return fmt.Errorf("fieldcrypt: shred %s: %w", s, err)
 	}
 	for _, p := range []Purpose{PurposeAEAD, PurposeBlindIndex} {
-		k.cache.put(cacheKey{s, p}, &loaded{scope: s, purpose: p, shredded: true}, at)
+		k.cache.put(cacheKey{s, p}, &loaded{scope: s, purpose: p, shredded: true}, k.clock())
 	}
 	if k.onShred != nil {
 		k.onShred(ShredEvent{Scope: s, At: at})

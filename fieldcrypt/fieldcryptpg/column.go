@@ -105,14 +105,14 @@ func NewColumn(db DB, cfg ColumnConfig) (*Column, error) {
 		where += ` AND $2::text = ''`
 	}
 	c := &Column{db: db, hasScope: cfg.Scope != "", hasPlain: cfg.Plaintext != ""}
-	stale := `SELECT ` + id + `::text, ` + ct + ` FROM ` + table + ` WHERE ` + where +
+	stale := `SELECT ` + id + `::text AS fieldcrypt_row_id, ` + ct + ` FROM ` + table + ` WHERE ` + where +
 		` AND ` + ct + ` IS NOT NULL AND substring(` + ct + ` from 1 for 5) <> $3`
 	c.q.staleFirst = stale + ` ORDER BY ` + id + ` LIMIT $4`
 	c.q.staleAfter = stale + ` AND ` + id + ` > $5` + cast + ` ORDER BY ` + id + ` LIMIT $4`
 	c.q.swap = `UPDATE ` + table + ` SET ` + ct + ` = $5 WHERE ` + where + ` AND ` + id + ` = $3` + cast + ` AND ` + ct + ` = $4`
 	if c.hasPlain {
 		pt := ident(cfg.Plaintext)
-		plain := `SELECT ` + id + `::text, ` + pt + ` FROM ` + table + ` WHERE ` + where + ` AND ` + pt + ` IS NOT NULL`
+		plain := `SELECT ` + id + `::text AS fieldcrypt_row_id, ` + pt + ` FROM ` + table + ` WHERE ` + where + ` AND ` + pt + ` IS NOT NULL`
 		c.q.plainFirst = plain + ` ORDER BY ` + id + ` LIMIT $3`
 		c.q.plainAfter = plain + ` AND ` + id + ` > $4` + cast + ` ORDER BY ` + id + ` LIMIT $3`
 		c.q.seal = `UPDATE ` + table + ` SET ` + ct + ` = $5, ` + pt + ` = NULL WHERE ` + where + ` AND ` + id + ` = $3` + cast + ` AND ` + pt + ` = $4`

@@ -3,6 +3,7 @@ package fieldcryptpg_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -102,5 +103,42 @@ func TestColumnWithoutScopeColumn(t *testing.T) {
 	}
 	if _, err := fieldcryptpg.NewColumn(db.Pool, fieldcryptpg.ColumnConfig{Table: "message"}); !errors.Is(err, fieldcrypt.ErrConfig) {
 		t.Fatalf("no ciphertext column: got %v, want ErrConfig", err)
+	}
+}
+
+// Integer ids whose text order differs from their numeric order must page
+// in numeric order, or a pass skips rows.
+func TestColumnPagesIntegerIDsNumerically(t *testing.T) {
+	db, col := newMessageTable(t)
+	ctx := context.Background()
+	for _, id := range []int64{9, 10, 100, 2} {
+		_, err := db.Pool.Exec(ctx, `INSERT INTO message (app_id, id, text, text_enc) VALUES ('a', $1, 'p', $2)`, id, fieldcrypt.KeyPrefix(8))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got, gotPlain []string
+	after, afterPlain := "", ""
+	for range 6 {
+		rows, err := col.Stale(ctx, fieldcrypt.StaleParams{Scope: fieldcrypt.Scope{Tenant: "a"}, After: after, Limit: 1, Prefix: fieldcrypt.KeyPrefix(7)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 {
+			got = append(got, rows[0].ID)
+			after = rows[0].ID
+		}
+		plain, err := col.Plain(ctx, fieldcrypt.PlainParams{Scope: fieldcrypt.Scope{Tenant: "a"}, After: afterPlain, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plain) == 1 {
+			gotPlain = append(gotPlain, plain[0].ID)
+			afterPlain = plain[0].ID
+		}
+	}
+	want := "[2 9 10 100]"
+	if fmt.Sprint(got) != want || fmt.Sprint(gotPlain) != want {
+		t.Fatalf("paged ids %v and %v, want %s", got, gotPlain, want)
 	}
 }
