@@ -126,18 +126,19 @@ type cacheEntry struct {
 }
 
 // Tokens is what a login, a refresh or an emergency grant returns.
+// Its JSON form is what a login or refresh endpoint may send the client.
 type Tokens struct {
 	// AccessToken is the JWT to send as a bearer token.
-	AccessToken string
+	AccessToken string `json:"access_token"`
 	// AccessExpiresAt is its exp.
-	AccessExpiresAt time.Time
+	AccessExpiresAt time.Time `json:"access_expires_at"`
 	// RefreshToken is the opaque refresh token. Only its hash is stored;
 	// it cannot be recovered.
-	RefreshToken string
+	RefreshToken string `json:"refresh_token"`
 	// SessionID is the session (refresh-token family).
-	SessionID string
+	SessionID string `json:"session_id"`
 	// SessionExpiresAt is the session's absolute end.
-	SessionExpiresAt time.Time
+	SessionExpiresAt time.Time `json:"session_expires_at"`
 }
 
 // New returns a Manager, or an error naming the first unusable field.

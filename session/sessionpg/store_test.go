@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/chatsdk/compliance/internal/pgtest"
 	"github.com/chatsdk/compliance/session"
 	"github.com/chatsdk/compliance/session/sessionpg"
@@ -56,6 +58,34 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	var n int
 	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM session_migrations").Scan(&n); err != nil || n != 1 {
 		t.Errorf("session_migrations has %d rows (%v), want 1", n, err)
+	}
+}
+
+// TestSchemaIsConfigurable runs on a pool whose search_path does not
+// include the schema: every name must be qualified by Config.Schema.
+func TestSchemaIsConfigurable(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	pool := db.NewPool(t, func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["search_path"] = "pg_catalog" })
+	cfg := sessionpg.Config{Schema: db.Schema}
+	if err := sessionpg.Migrate(ctx, pool, cfg); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sessionpg.New(pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, st)
+	tok, err := m.Create(ctx, session.CreateParams{AppID: "app1", UserID: "u1", Methods: []string{session.AMRPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Refresh(ctx, tok.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM session_refresh_tokens").Scan(&n); err != nil || n != 2 {
+		t.Errorf("refresh tokens in %s: %d (%v), want 2", db.Schema, n, err)
 	}
 }
 
