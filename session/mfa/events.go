@@ -31,7 +31,9 @@ const (
 // Event describes something the Authenticator did, for an audit log or
 // an alert. It carries identifiers only, never a secret or a code.
 type Event struct {
-	Kind      EventKind
+	// Kind is what happened.
+	Kind EventKind
+	// TenantID and AccountID identify the account.
 	TenantID  string
 	AccountID string
 	// Method is set for EventVerified, EventFailed and EventReplayed.

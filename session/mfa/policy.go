@@ -96,6 +96,7 @@ func (d Decision) RequiredAMR() []string {
 
 // RequirementParams are the arguments of [Authenticator.Requirement].
 type RequirementParams struct {
+	// TenantID and AccountID identify the account.
 	TenantID, AccountID string
 	// AccountCreatedAt is when the account was created; the grace period
 	// runs from it.

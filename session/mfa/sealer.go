@@ -10,8 +10,10 @@ import (
 // for one enrolment does not open for another account, tenant or
 // enrolment, so a secret copied between rows is useless.
 type Binding struct {
-	TenantID    string
-	AccountID   string
+	// TenantID and AccountID identify the account.
+	TenantID  string
+	AccountID string
+	// EnrolmentID identifies the enrolment ([Enrolment.ID]).
 	EnrolmentID string
 }
 
@@ -47,6 +49,7 @@ type AEAD interface {
 // encoding as associated data. It is safe for concurrent use when the AEAD
 // is.
 type AEADSealer struct {
+	// AEAD encrypts and decrypts; required.
 	AEAD AEAD
 }
 

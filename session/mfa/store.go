@@ -44,19 +44,23 @@ func (a Algorithm) otp() (otp.Algorithm, error) {
 // Enrolment is an account's TOTP enrolment as a Store holds it. The secret
 // is only ever present sealed.
 type Enrolment struct {
+	// TenantID and AccountID identify the account.
 	TenantID  string
 	AccountID string
 	// ID identifies this enrolment; a new enrolment of the same account
 	// gets a new ID, and the sealed secret is bound to it.
-	ID    string
+	ID string
+	// State is pending until the first code is confirmed.
 	State State
 	// SealedSecret is the TOTP secret as the [Sealer] returned it.
 	SealedSecret []byte
-	Algorithm    Algorithm
-	Digits       int
-	// PeriodSeconds is the TOTP time step in seconds.
+	// Algorithm, Digits and PeriodSeconds (the time step) are the TOTP
+	// parameters the secret was enrolled with.
+	Algorithm     Algorithm
+	Digits        int
 	PeriodSeconds int
-	CreatedAt     time.Time
+	// CreatedAt is when the enrolment was started.
+	CreatedAt time.Time
 	// ActivatedAt is when the enrolment was confirmed; zero while pending.
 	ActivatedAt time.Time
 	// LastStep is the highest time step accepted so far; meaningful only
@@ -66,6 +70,7 @@ type Enrolment struct {
 
 // ActivateParams are the arguments of [Store.Activate].
 type ActivateParams struct {
+	// TenantID and AccountID identify the account.
 	TenantID, AccountID string
 	// EnrolmentID is the pending enrolment to activate.
 	EnrolmentID string
@@ -79,6 +84,7 @@ type ActivateParams struct {
 
 // AdvanceParams are the arguments of [Store.AdvanceStep].
 type AdvanceParams struct {
+	// TenantID and AccountID identify the account.
 	TenantID, AccountID string
 	// EnrolmentID is the active enrolment the code was checked against.
 	EnrolmentID string
@@ -90,6 +96,7 @@ type AdvanceParams struct {
 
 // RecoveryCodesParams are the arguments of [Store.ReplaceRecoveryCodes].
 type RecoveryCodesParams struct {
+	// TenantID and AccountID identify the account.
 	TenantID, AccountID string
 	// EnrolmentID is the active enrolment the codes belong to.
 	EnrolmentID string
@@ -99,6 +106,7 @@ type RecoveryCodesParams struct {
 
 // UseRecoveryCodeParams are the arguments of [Store.UseRecoveryCode].
 type UseRecoveryCodeParams struct {
+	// TenantID and AccountID identify the account.
 	TenantID, AccountID string
 	// Hash is the submitted code's hash.
 	Hash []byte

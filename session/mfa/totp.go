@@ -35,6 +35,7 @@ type Setup struct {
 
 // EnrolParams are the arguments of [Authenticator.Enrol].
 type EnrolParams struct {
+	// TenantID and AccountID identify the account.
 	TenantID, AccountID string
 	// Label is the account name an authenticator app shows next to the
 	// Issuer, such as an e-mail address. Defaults to AccountID.
@@ -120,6 +121,7 @@ func (a *Authenticator) Enrol(ctx context.Context, p EnrolParams) (Setup, error)
 // CodeParams are the arguments of [Authenticator.Confirm],
 // [Authenticator.Verify] and [Authenticator.VerifyRecoveryCode].
 type CodeParams struct {
+	// TenantID and AccountID identify the account.
 	TenantID, AccountID string
 	// Code is what the user typed. Spaces and, for recovery codes,
 	// hyphens are ignored.

@@ -263,6 +263,7 @@ func (p Policy) Validate() error {
 
 // Candidate is a password to check, with the words it must not contain.
 type Candidate struct {
+	// Password is the proposed password, as the user typed it.
 	Password string
 	// ContextWords are words specific to the account or service, such as
 	// the user name, e-mail local part, or service name.

@@ -1,15 +1,23 @@
 package mfapg_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base32"
+	"encoding/hex"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chatsdk/compliance/internal/pgtest"
 	"github.com/chatsdk/compliance/session/mfa"
 	"github.com/chatsdk/compliance/session/mfa/mfapg"
 	"github.com/chatsdk/compliance/session/mfa/mfatest"
 	"github.com/jackc/pgx/v5"
+	"github.com/pquerna/otp/totp"
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/keyset"
 )
 
 func newStore(t *testing.T) *mfapg.Store {
@@ -118,4 +126,68 @@ func TestReplayRaceAcrossInstances(t *testing.T) {
 		}
 		return func() mfa.Store { return mfapg.New(db.NewPool(t, nil), mfapg.Options{}) }
 	})
+}
+
+// TestDatabaseNeverHoldsPlaintext enrols through an Authenticator with a
+// Tink sealer and reads the raw rows: neither the TOTP secret (raw or
+// base32) nor any recovery code may appear in them.
+func TestDatabaseNeverHoldsPlaintext(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	if err := mfapg.Migrate(ctx, db.Pool, mfapg.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := aead.New(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	a, err := mfa.New(mfa.Config{Store: mfapg.New(db.Pool, mfapg.Options{}), Sealer: mfa.AEADSealer{AEAD: cipher}, Issuer: "T", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := a.Enrol(ctx, mfa.EnrolParams{TenantID: "t", AccountID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := totp.GenerateCode(setup.Secret, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := a.Confirm(ctx, mfa.CodeParams{TenantID: "t", AccountID: "a", Code: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(setup.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dump []byte
+	for _, q := range []string{
+		"SELECT string_agg(sealed_secret::text || row_to_json(t)::text, '') FROM mfa_totp t",
+		"SELECT string_agg(code_hash::text || row_to_json(c)::text, '') FROM mfa_recovery_codes c",
+	} {
+		var s string
+		if err := db.Pool.QueryRow(ctx, q).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		dump = append(dump, s...)
+	}
+	var secretBytes []byte
+	if err := db.Pool.QueryRow(ctx, "SELECT sealed_secret FROM mfa_totp").Scan(&secretBytes); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(secretBytes, raw) || bytes.Contains(dump, []byte(setup.Secret)) || bytes.Contains(dump, []byte(hex.EncodeToString(raw))) {
+		t.Fatal("the database holds the plaintext TOTP secret")
+	}
+	for _, rc := range conf.RecoveryCodes {
+		if bytes.Contains(dump, []byte(strings.ReplaceAll(rc, "-", ""))) || bytes.Contains(dump, []byte(rc)) {
+			t.Fatal("the database holds a plaintext recovery code")
+		}
+	}
 }
