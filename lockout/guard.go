@@ -243,13 +243,8 @@ func (g *Guard) Reserve(ctx context.Context, a Attempt) (*Reservation, error) {
 	// The context is detached: a caller who hangs up must not leave the
 	// attempt uncounted or the history incomplete.
 	rec := r.record(OutcomeDenied)
-	sctx := context.WithoutCancel(ctx)
-	if len(r.tickets) > 0 {
-		if _, err := g.store.Settle(sctx, SettleParams{Outcome: OutcomeCancelled, Tickets: r.tickets}); err != nil {
-			return nil, errors.Join(refused, fmt.Errorf("lockout: give back reservation: %w", err))
-		}
-	}
-	if _, err := g.store.Settle(sctx, SettleParams{Outcome: OutcomeDenied, Record: &rec}); err != nil {
+	p := SettleParams{Outcome: OutcomeCancelled, Tickets: r.tickets, Record: &rec}
+	if _, err := g.store.Settle(context.WithoutCancel(ctx), p); err != nil {
 		return nil, errors.Join(refused, fmt.Errorf("lockout: record refused attempt: %w", err))
 	}
 	return nil, refused

@@ -139,13 +139,18 @@ type Outcome string
 // The outcomes. Success and Failure come from the verify function; Denied
 // is an attempt refused before any check; Cancelled is a reservation given
 // back because the check could not be made (an error, not a wrong
-// credential). Cancelled attempts are not kept in the history.
+// credential). The history keeps success, failure and denied records.
 const (
 	OutcomeSuccess   Outcome = "success"
 	OutcomeFailure   Outcome = "failure"
 	OutcomeDenied    Outcome = "denied"
 	OutcomeCancelled Outcome = "cancelled"
 )
+
+// kept reports whether the history keeps records of the outcome.
+func (o Outcome) kept() bool {
+	return o == OutcomeSuccess || o == OutcomeFailure || o == OutcomeDenied
+}
 
 // AttemptRecord is one entry of the attempt history (the reference's
 // login_attempt table). It holds identifiers only, never a credential.

@@ -111,7 +111,7 @@ func (s *MemoryStore) Settle(ctx context.Context, p SettleParams) (SettleResult,
 			res.Locks = append(res.Locks, lt)
 		}
 	}
-	if p.Record != nil {
+	if p.Record != nil && p.Record.Outcome.kept() {
 		rec := *p.Record
 		rec.At = now
 		s.history = append(s.history, rec)

@@ -75,13 +75,16 @@ type Ticket struct {
 	Epoch int64
 }
 
-// SettleParams ends reservations. Outcome is OutcomeSuccess,
-// OutcomeFailure, OutcomeCancelled or OutcomeDenied; with OutcomeDenied
-// Tickets is empty and only Record is written.
+// SettleParams ends reservations. Outcome is what happened to the
+// tickets: OutcomeSuccess, OutcomeFailure or OutcomeCancelled (any other
+// value leaves them as they are). Tickets may be empty.
 type SettleParams struct {
 	Outcome Outcome
 	Tickets []Ticket
-	// Record, when not nil, is appended to the history; the store sets At.
+	// Record, when not nil, is appended to the history in the same
+	// operation, with its own Outcome (a refused attempt gives back its
+	// tickets with OutcomeCancelled and records OutcomeDenied); the store
+	// sets At. Only success, failure and denied records are kept.
 	Record *AttemptRecord
 }
 

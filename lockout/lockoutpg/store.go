@@ -244,7 +244,7 @@ func utc(t *time.Time) time.Time {
 
 // settleSQL is the Settle rule of lockout.MemoryStore in one statement:
 // lock the tickets' rows in order (o holds their old values), update
-// them, and append the history record when $6 is true. The final select
+// them, and append the history record when it has a kept outcome ($6). The final select
 // always returns a row, so the database clock comes back even without
 // tickets. In the SET list c.* are the old values; in RETURNING they are
 // the new ones.
@@ -284,7 +284,8 @@ WITH t AS (
 		c.locked_until, c.consecutive
 ), rec AS (
 	INSERT INTO {attempt} (app_id, account, factor, ip, outcome)
-	SELECT $2::text, $3::text, $4::text, NULLIF($5::text, '')::inet, $1::text WHERE $6::boolean
+	SELECT $2::text, $3::text, $4::text, NULLIF($5::text, '')::inet, $6::text
+	WHERE $6::text IN ('success', 'failure', 'denied')
 )
 SELECT now(), u.app_id, u.kind, u.factor, u.account, u.ip, u.timed, u.hard, u.notify, u.locked_until, u.consecutive
 FROM (SELECT {commit}) AS one LEFT JOIN u ON true`
@@ -309,7 +310,7 @@ func (s *Store) Settle(ctx context.Context, p lockout.SettleParams) (lockout.Set
 		rec = *p.Record
 	}
 	args := make([]any, 0, 6+len(p.Tickets)*len(settleCols))
-	args = append(args, string(p.Outcome), rec.AppID, rec.Account, string(rec.Factor), rec.IP, p.Record != nil)
+	args = append(args, string(p.Outcome), rec.AppID, rec.Account, string(rec.Factor), rec.IP, string(rec.Outcome))
 	for _, t := range p.Tickets {
 		args = keyArgs(args, t.Key)
 		us := make([]int64, len(t.Limit.LockDurations))

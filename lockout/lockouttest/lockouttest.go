@@ -279,6 +279,24 @@ func testCancelGivesBack(t *testing.T, h Harness) {
 	c, _ := status(t, h.Store, k)
 	require.Equal(t, 1, c.Failures)
 	require.Equal(t, 1, c.Consecutive)
+
+	// A refused attempt gives back its other tickets and records itself
+	// as denied in the same call; a cancelled record is not kept.
+	d = reserve(t, h.Store, k, l)
+	denied := lockout.AttemptRecord{AppID: "app-1", Account: "alice", Factor: lockout.FactorPassword, Outcome: lockout.OutcomeDenied}
+	_, err := h.Store.Settle(ctx, lockout.SettleParams{Outcome: lockout.OutcomeCancelled,
+		Tickets: []lockout.Ticket{{Key: k, Limit: l, Epoch: d.Epoch}}, Record: &denied})
+	require.NoError(t, err)
+	cancelled := denied
+	cancelled.Outcome = lockout.OutcomeCancelled
+	_, err = h.Store.Settle(ctx, lockout.SettleParams{Outcome: lockout.OutcomeCancelled, Record: &cancelled})
+	require.NoError(t, err)
+	c, _ = status(t, h.Store, k)
+	require.Equal(t, 1, c.Failures)
+	recs, err := h.Store.History(ctx, lockout.HistoryQuery{AppID: "app-1"})
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, lockout.OutcomeDenied, recs[0].Outcome)
 }
 
 func testStaleEpochLeftAlone(t *testing.T, h Harness) {
@@ -794,7 +812,7 @@ func testGuardUnknownLikeKnown(t *testing.T, h Harness) {
 
 	require.Equal(t, knownRes, unknownRes, "an unknown account was answered differently")
 	require.Equal(t, knownOps, unknownOps, "the store saw different operations for an unknown account")
-	require.Len(t, knownOps, 16, "reserve+settle for five checks, reserve+give back+record for two refusals")
+	require.Len(t, knownOps, 14, "reserve and settle for five checks and for two refusals")
 }
 
 func testGuardInstancesAgree(t *testing.T, h Harness) {
