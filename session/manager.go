@@ -423,8 +423,11 @@ func (m *Manager) authenticate(ctx context.Context, accessToken string, passive 
 		return nil, ErrInvalidToken
 	}
 
-	if !passive && now.Sub(s.LastSeenAt) >= m.cfg.ActivityInterval {
+	if !passive && now.Sub(s.LastSeenAt) >= m.cfg.ActivityInterval && m.claimTouch(s.ID, now) {
 		s, err = m.store.Touch(ctx, s.ID, now, now.Add(-m.cfg.IdleTimeout))
+		if err != nil {
+			m.forget(c.SessionID)
+		}
 		if errors.Is(err, ErrNotFound) {
 			return nil, ErrInvalidToken
 		}
@@ -474,6 +477,29 @@ func (m *Manager) state(ctx context.Context, id string, now time.Time) (Session,
 	return s, nil
 }
 
+// claimTouch reports whether this request is the one to write the
+// session's activity: concurrent requests at the interval's end make one
+// write, not one each. It marks the cached state as seen at now; a failed
+// write forgets the entry.
+func (m *Manager) claimTouch(id string, now time.Time) bool {
+	if m.cfg.StateCacheTTL <= 0 {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	e, ok := m.cache[id]
+	if !ok {
+		return true
+	}
+	if now.Sub(e.s.LastSeenAt) < m.cfg.ActivityInterval {
+		return false
+	}
+	e.s.LastSeenAt = now
+	m.cache[id] = e
+	return true
+}
+
 // put caches s as read at now.
 func (m *Manager) put(s Session, now time.Time) {
 	if m.cfg.StateCacheTTL <= 0 {
@@ -492,6 +518,11 @@ func (m *Manager) put(s Session, now time.Time) {
 				break
 			}
 		}
+	}
+	// Never move activity back: a write claimed by a concurrent request
+	// may not have reached the store yet.
+	if old, ok := m.cache[s.ID]; ok && old.s.LastSeenAt.After(s.LastSeenAt) {
+		s.LastSeenAt = old.s.LastSeenAt
 	}
 	m.cache[s.ID] = cacheEntry{s: s, fetched: now}
 }

@@ -603,6 +603,28 @@ func TestActivityKeepsSessionAndIsThrottled(t *testing.T) {
 	}
 }
 
+func TestConcurrentRequestsWriteActivityOnce(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, nil)
+	tok := b.login(t)
+	b.clock.Advance(2 * time.Minute)
+
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.m.Authenticate(ctx, tok.AccessToken); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := b.store.touchCount(); n != 1 {
+		t.Errorf("20 concurrent requests wrote activity %d times, want 1", n)
+	}
+}
+
 func TestPassiveRequestsAreNotActivity(t *testing.T) {
 	b := setup(t, func(c *session.Config) {
 		c.PassiveRequest = func(r *http.Request) bool { return r.URL.Path == "/poll" }

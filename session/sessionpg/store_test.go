@@ -2,7 +2,10 @@ package sessionpg_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -175,5 +178,43 @@ func TestManagerOnPostgres(t *testing.T) {
 	// The losers were replays: the family is revoked.
 	if _, err := m.Authenticate(ctx, tok.AccessToken); !errors.Is(err, session.ErrRevoked) {
 		t.Errorf("after the replays: %v, want ErrRevoked", err)
+	}
+}
+
+// TestOnlyHashesStored: neither the refresh token nor its raw bytes appear
+// anywhere in the tables; a database dump yields no usable token.
+func TestOnlyHashesStored(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	cfg := sessionpg.Config{Schema: db.Schema}
+	if err := sessionpg.Migrate(ctx, db.Pool, cfg); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := sessionpg.New(db.Pool, cfg)
+	m := newManager(t, st)
+	tok, err := m.Create(ctx, session.CreateParams{AppID: "app1", UserID: "u1", Methods: []string{session.AMRPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var dump string
+	err = db.Pool.QueryRow(ctx, `SELECT concat_ws(' ',
+		(SELECT string_agg(t::text, ' ') FROM session_sessions t),
+		(SELECT string_agg(t::text, ' ') FROM session_refresh_tokens t),
+		(SELECT string_agg(encode(token_hash, 'hex'), ' ') FROM session_refresh_tokens))`).Scan(&dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, needle := range []string{tok.RefreshToken, hex.EncodeToString(raw)} {
+		if strings.Contains(dump, needle) {
+			t.Errorf("the tables hold the refresh token in the clear")
+		}
+	}
+	if !strings.Contains(dump, tok.SessionID) {
+		t.Errorf("dump does not hold the session: the check read nothing")
 	}
 }
