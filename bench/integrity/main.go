@@ -117,6 +117,34 @@ func main() {
 
 	fmt.Println("| measurement | worst rows/s | median rows/s | best rows/s |")
 	fmt.Println("|---|---|---|---|")
+	rawCount := func(q string, args ...any) int64 {
+		rows, err := pool.Query(ctx, q, args...)
+		check(err)
+		var c int64
+		var sink int
+		for rows.Next() {
+			for _, v := range rows.RawValues() {
+				sink += len(v)
+			}
+			c++
+		}
+		check(rows.Err())
+		_ = sink
+		return c
+	}
+	measure("bare seq scan of the message table alone", func() int64 {
+		return rawCount("SELECT app_id, id::text, channel_id, body, created_at FROM message")
+	})
+	measure("bare seq scan of integrity_tags alone", func() int64 {
+		return rawCount("SELECT app_id, row_id, scope, key_id, tag FROM integrity_tags WHERE domain = $1", "message")
+	})
+	measure("both tables scanned at once on two connections (no join)", func() int64 {
+		done := make(chan int64)
+		go func() { done <- rawCount("SELECT app_id, row_id, scope, key_id, tag FROM integrity_tags WHERE domain = $1", "message") }()
+		c := rawCount("SELECT app_id, id::text, channel_id, body, created_at FROM message")
+		<-done
+		return c
+	})
 	measure("bare read of the verifier's join (no checks)", func() int64 {
 		q := `SELECT (d.app_id)::text, (d.id)::text, d.channel_id, d.body, d.created_at, t.app_id, t.row_id, t.scope, t.key_id, t.tag
 			FROM message d FULL OUTER JOIN (SELECT app_id, row_id, scope, key_id, tag FROM integrity_tags WHERE domain = $1) t

@@ -43,8 +43,8 @@ var ErrSchema = errors.New("integritypg: table does not match its declaration")
 // Store is an integrity.Store on Postgres: tags in integrity_tags, one row
 // per protected row, and digests in integrity_digests. It is safe for
 // concurrent use by as many instances as share the database: an update
-// locks the rows it touches with transaction-scoped advisory locks and the
-// digests it changes with row locks, in a fixed order.
+// locks the tag rows it touches (creating a placeholder row for a key not
+// sealed yet) and the digests it changes, each in key order.
 type Store struct {
 	q       Querier
 	tags    string
@@ -142,7 +142,11 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx inte
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	if err := fn(ctx, &storeTx{s: s, tx: tx}); err != nil {
+	stx := &storeTx{s: s, tx: tx}
+	if err := fn(ctx, stx); err != nil {
+		return err
+	}
+	if err := stx.dropPlaceholders(ctx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -152,8 +156,9 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx inte
 }
 
 type storeTx struct {
-	s  *Store
-	tx pgx.Tx
+	s            *Store
+	tx           pgx.Tx
+	placeholders map[integrity.Key]bool // placeholder rows not yet sealed
 }
 
 func keyArrays(keys []integrity.Key) (d, t, i []string) {
@@ -170,30 +175,75 @@ func (t *storeTx) Lock(ctx context.Context, keys []integrity.Key) ([]integrity.S
 	}
 	d, tn, id := keyArrays(keys)
 
-	// The locks come first, in hash order (volatile functions in the
-	// select list run after ORDER BY); the read is a second statement, so
-	// its snapshot sees whatever an earlier holder of a lock committed.
+	// A key that is not sealed yet gets a placeholder row (empty tag), so
+	// that a concurrent update of the same key waits on it rather than
+	// both seeing "not sealed". Row locks live in the tuples, so a batch of
+	// any size locks without exhausting the server's lock table. The read
+	// is a second statement, so its snapshot sees whatever a previous
+	// holder committed; it locks in key order.
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock(h) FROM (
-		SELECT DISTINCT hashtextextended(d || chr(31) || t || chr(31) || i, 7201) AS h
-		FROM unnest($1::text[], $2::text[], $3::text[]) AS u(d, t, i)) l ORDER BY h`, d, tn, id)
+	b.Queue(`INSERT INTO `+t.s.tags+` (domain, app_id, row_id, scope, key_id, tag)
+		SELECT d, t, i, '', 0, '' FROM unnest($1::text[], $2::text[], $3::text[]) AS u(d, t, i) ORDER BY d, t, i
+		ON CONFLICT DO NOTHING RETURNING domain, app_id, row_id`, d, tn, id)
 	b.Queue(`SELECT domain, app_id, row_id, scope, key_id, tag FROM `+t.s.tags+`
-		WHERE (domain, app_id, row_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`, d, tn, id)
+		WHERE (domain, app_id, row_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
+		ORDER BY domain, app_id, row_id FOR UPDATE`, d, tn, id)
 	br := t.tx.SendBatch(ctx, b)
 	defer br.Close()
 
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("integritypg: lock rows: %w", err)
-	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("integritypg: read tags: %w", err)
+		return nil, fmt.Errorf("integritypg: lock rows: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, scanSealed)
+	placed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (integrity.Key, error) {
+		var k integrity.Key
+		err := row.Scan(&k.Domain, &k.Tenant, &k.ID)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("integritypg: lock rows: %w", err)
+	}
+	if t.placeholders == nil {
+		t.placeholders = map[integrity.Key]bool{}
+	}
+	for _, k := range placed {
+		t.placeholders[k] = true
+	}
+
+	rows, err = br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("integritypg: read tags: %w", err)
 	}
+	all, err := pgx.CollectRows(rows, scanSealed)
+	if err != nil {
+		return nil, fmt.Errorf("integritypg: read tags: %w", err)
+	}
+	out := all[:0]
+	for _, s := range all {
+		if len(s.Tag) > 0 {
+			out = append(out, s)
+		}
+	}
 	return out, br.Close()
+}
+
+// dropPlaceholders removes the placeholder rows of keys the update locked
+// but did not seal, before it commits.
+func (t *storeTx) dropPlaceholders(ctx context.Context) error {
+	if len(t.placeholders) == 0 {
+		return nil
+	}
+	keys := make([]integrity.Key, 0, len(t.placeholders))
+	for k := range t.placeholders {
+		keys = append(keys, k)
+	}
+	d, tn, id := keyArrays(keys)
+	_, err := t.tx.Exec(ctx, `DELETE FROM `+t.s.tags+`
+		WHERE (domain, app_id, row_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) AND tag = ''`, d, tn, id)
+	if err != nil {
+		return fmt.Errorf("integritypg: drop placeholders: %w", err)
+	}
+	return nil
 }
 
 func scanSealed(row pgx.CollectableRow) (integrity.Sealed, error) {
@@ -213,6 +263,7 @@ func (t *storeTx) Put(ctx context.Context, rows []integrity.Sealed) error {
 	kid, tags := make([]int64, n), make([][]byte, n)
 	for i, r := range rows {
 		d[i], tn[i], id[i], sc[i], kid[i], tags[i] = r.Domain, r.Tenant, r.ID, r.Scope, int64(r.KeyID), r.Tag
+		delete(t.placeholders, r.Key)
 	}
 	_, err := t.tx.Exec(ctx, `INSERT INTO `+t.s.tags+` (domain, app_id, row_id, scope, key_id, tag)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::bytea[])
@@ -233,6 +284,9 @@ func (t *storeTx) Delete(ctx context.Context, keys []integrity.Key) error {
 		WHERE (domain, app_id, row_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`, d, tn, id)
 	if err != nil {
 		return fmt.Errorf("integritypg: delete tags: %w", err)
+	}
+	for _, k := range keys {
+		delete(t.placeholders, k)
 	}
 	return nil
 }

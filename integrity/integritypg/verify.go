@@ -15,6 +15,7 @@ import (
 	"github.com/chatsdk/compliance/integrity"
 	"github.com/chatsdk/compliance/internal/canon"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Column is one protected column of a [Table].
@@ -179,9 +180,19 @@ type VerifierConfig struct {
 	// Poll is how often [Verifier.Schedule] checks whether a run is due.
 	// Defaults to one minute.
 	Poll time.Duration
-	// Workers is how many goroutines check tags while one reads rows.
-	// Defaults to GOMAXPROCS; 1 checks on the reading goroutine.
+	// Workers is how many goroutines check tags while others read rows.
+	// Defaults to GOMAXPROCS; 1 checks on the matching goroutine.
 	Workers int
+	// JoinInDatabase, when true, has Postgres join the table with its tags
+	// and reads the result on one connection, with client memory bounded
+	// by a batch. By default (false) the table and the tags are scanned at
+	// once on two connections of the Store's pool and matched in memory,
+	// which is several times faster but holds the rows one stream has read
+	// ahead of the other; for tables sealed in insertion order that lag is
+	// small. Without a *pgxpool.Pool behind the Store (a connection or a
+	// transaction cannot run two scans at once) the verifier joins in the
+	// database whatever this says.
+	JoinInDatabase bool
 	// Logger, if not nil, receives errors of scheduled runs (identifiers
 	// only).
 	Logger *slog.Logger
@@ -241,10 +252,14 @@ type batchRow struct {
 
 const batchRows = 512
 
-// VerifyTable streams t joined with its tags in one read-only snapshot,
-// checks every row's tag and every scope's digest, hands each finding to
-// report (which may be nil; it is called from one goroutine at a time) and
+// VerifyTable streams t and its tags in one read-only snapshot, checks
+// every row's tag and every scope's digest, hands each finding to report
+// (which may be nil; it is called from one goroutine at a time) and
 // returns a summary. It does not record findings; [Verifier.Run] does.
+//
+// By default the table and its tags are read at once on two connections
+// sharing an exported snapshot, and matched in the verifier; see
+// VerifierConfig.JoinInDatabase for the alternative.
 func (v *Verifier) VerifyTable(ctx context.Context, t Table, report func(integrity.Finding)) (integrity.Summary, error) {
 	t, err := t.withDefaults()
 	if err != nil {
@@ -258,7 +273,15 @@ func (v *Verifier) VerifyTable(ctx context.Context, t Table, report func(integri
 			mu.Unlock()
 		}
 	}
+	if _, pool := v.cfg.Store.q.(*pgxpool.Pool); v.cfg.JoinInDatabase || !pool {
+		return v.verifyJoin(ctx, t, safeReport)
+	}
+	return v.verifyStreams(ctx, t, safeReport)
+}
 
+// verifyJoin has Postgres join the table with its tags (a full outer
+// join) and streams the result on one connection.
+func (v *Verifier) verifyJoin(ctx context.Context, t Table, safeReport func(integrity.Finding)) (integrity.Summary, error) {
 	tx, err := v.cfg.Store.q.Begin(ctx)
 	if err != nil {
 		return integrity.Summary{}, fmt.Errorf("integritypg: verify: %w", err)
