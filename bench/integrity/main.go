@@ -140,7 +140,9 @@ func main() {
 	})
 	measure("both tables scanned at once on two connections (no join)", func() int64 {
 		done := make(chan int64)
-		go func() { done <- rawCount("SELECT app_id, row_id, scope, key_id, tag FROM integrity_tags WHERE domain = $1", "message") }()
+		go func() {
+			done <- rawCount("SELECT app_id, row_id, scope, key_id, tag FROM integrity_tags WHERE domain = $1", "message")
+		}()
 		c := rawCount("SELECT app_id, id::text, channel_id, body, created_at FROM message")
 		<-done
 		return c
@@ -167,19 +169,25 @@ func main() {
 		_ = sink
 		return c
 	})
-	for _, w := range strings.Split(*workers, ",") {
-		nw, err := strconv.Atoi(w)
-		check(err)
-		v, err := integritypg.NewVerifier(integritypg.VerifierConfig{Store: store, Sealer: sealer, Workers: nw})
-		check(err)
-		measure(fmt.Sprintf("VerifyTable, %d worker(s)", nw), func() int64 {
-			sum, err := v.VerifyTable(ctx, table, nil)
+	for _, join := range []bool{false, true} {
+		for _, w := range strings.Split(*workers, ",") {
+			nw, err := strconv.Atoi(w)
 			check(err)
-			if !sum.OK() {
-				log.Fatalf("verification found %v", sum.Findings)
+			v, err := integritypg.NewVerifier(integritypg.VerifierConfig{Store: store, Sealer: sealer, Workers: nw, JoinInDatabase: join})
+			check(err)
+			mode := "two scans, matched in Go (default)"
+			if join {
+				mode = "JoinInDatabase"
 			}
-			return sum.Rows
-		})
+			measure(fmt.Sprintf("VerifyTable, %s, %d worker(s)", mode, nw), func() int64 {
+				sum, err := v.VerifyTable(ctx, table, nil)
+				check(err)
+				if !sum.OK() {
+					log.Fatalf("verification found %v", sum.Findings)
+				}
+				return sum.Rows
+			})
+		}
 	}
 }
 
