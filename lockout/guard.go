@@ -64,9 +64,10 @@ type LockHook func(ctx context.Context, e LockEvent) error
 type UnlockHook func(ctx context.Context, e UnlockEvent) error
 
 // Notifier tells the owner of an account that it locked (the example
-// sends an email). It is called for account and account-and-IP counters
-// only, at most once per Policy.NotifyInterval per counter, as decided by
-// the store, so several instances do not notify twice.
+// sends an email). It is called for account counters only (not when one
+// address is locked out of the account, nor for address locks), at most
+// once per Policy.NotifyInterval per account and factor, as decided by the
+// store, so several instances do not notify twice.
 type Notifier func(ctx context.Context, e LockEvent) error
 
 // Config configures a Guard.
@@ -159,6 +160,8 @@ func (g *Guard) keys(a Attempt) (Attempt, []CounterKey, error) {
 
 	keys := []CounterKey{{AppID: a.AppID, Kind: KindAccount, Factor: a.Factor, Account: a.Account}}
 	if g.policy.PerAccountAndIP {
+		// Attempts without a known address share one "unknown source"
+		// counter of the account.
 		keys = append(keys, CounterKey{AppID: a.AppID, Kind: KindAccountIP, Factor: a.Factor, Account: a.Account, IP: ip})
 	}
 	if ip != "" && g.policy.IPMaxFailures > 0 {
@@ -322,7 +325,7 @@ func (r *Reservation) settle(ctx context.Context, o Outcome) error {
 				errs = append(errs, fmt.Errorf("lockout: lock hook: %w", err))
 			}
 		}
-		if lt.Notify && lt.Key.Kind != KindIP && r.g.notify != nil {
+		if lt.Notify && lt.Key.Kind == KindAccount && r.g.notify != nil {
 			if err := r.g.notify(ctx, e); err != nil {
 				errs = append(errs, fmt.Errorf("lockout: notifier: %w", err))
 			}
@@ -336,7 +339,8 @@ func (r *Reservation) settle(ctx context.Context, o Outcome) error {
 // credential, ErrInvalidCredential when it reports an invalid one, a
 // *LockedError when the attempt was refused (verify is not called), and
 // verify's error, wrapped, when verify fails: that reservation is given
-// back. If verify panics, the attempt is settled as a failure before the
+// back, so verify must return an error only when it made no check (a
+// store it could not reach), never for a wrong credential. If verify panics, the attempt is settled as a failure before the
 // panic continues. Hook errors are joined to the result.
 //
 // Check does the same store work for every identifier, so an application

@@ -303,3 +303,19 @@ func TestWriteTooManyRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountAndIPLocksDoNotNotify(t *testing.T) {
+	b := setup(t, lockout.Policy{PerAccountAndIP: true})
+	for i := 0; i < 6; i++ {
+		a := alice()
+		a.IP = netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})
+		for j := 0; j < 5; j++ {
+			_ = b.guard.Check(ctx, a, wrong)
+		}
+	}
+	require.Len(t, b.locks, 6, "each address's lock goes to the lock hook")
+	for _, e := range b.locks {
+		require.Equal(t, lockout.KindAccountIP, e.Kind)
+	}
+	require.Empty(t, b.sent, "locking attackers' addresses out must not email the owner")
+}

@@ -59,8 +59,8 @@ type Policy struct {
 	IPv6Prefix int
 
 	// NotifyInterval is the least time between two lock notifications of
-	// one counter, so an attacker who keeps an account locked does not
-	// flood its owner's inbox. Defaults to 1 hour.
+	// one account and factor, so an attacker who keeps an account locked
+	// does not flood its owner's inbox. Defaults to 1 hour.
 	NotifyInterval time.Duration
 
 	// HistoryRetention is how long Guard.Prune keeps attempt records.
@@ -153,8 +153,10 @@ func (p Policy) limit(k Kind) Limit {
 	case KindIP:
 		return Limit{MaxFailures: p.IPMaxFailures, Window: p.IPWindow, LockDurations: p.IPLockDurations}
 	case KindAccountIP:
+		// No notification: a lock for one address keeps the owner in,
+		// and an attack from many addresses must not mean many emails.
 		return Limit{MaxFailures: p.MaxFailures, Window: p.Window, LockDurations: p.LockDurations,
-			ResetOnSuccess: true, NotifyInterval: p.NotifyInterval}
+			ResetOnSuccess: true}
 	}
 	l := Limit{MaxFailures: p.MaxFailures, Window: p.Window, LockDurations: p.LockDurations,
 		HardCap: hardCap, ResetOnSuccess: true, NotifyInterval: p.NotifyInterval}
