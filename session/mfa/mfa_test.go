@@ -575,3 +575,36 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatalf("valid config: %v", err)
 	}
 }
+
+func TestDecisionSatisfied(t *testing.T) {
+	cases := []struct {
+		action mfa.Action
+		amr    []string
+		want   bool
+	}{
+		{mfa.ActionNone, []string{"pwd"}, true},
+		{mfa.ActionEnrolSoon, []string{"pwd"}, true},
+		{mfa.ActionVerify, []string{"pwd"}, false},
+		{mfa.ActionVerify, []string{"pwd", "otp", "mfa"}, true},
+		{mfa.ActionVerify, []string{"mfa"}, true},
+		{mfa.ActionVerify, nil, false},
+		{mfa.ActionEnrolNow, []string{"pwd", "otp", "mfa"}, false},
+	}
+	for _, c := range cases {
+		if got := (mfa.Decision{Action: c.action}).Satisfied(c.amr); got != c.want {
+			t.Errorf("%v with amr %v: Satisfied = %v, want %v", c.action, c.amr, got, c.want)
+		}
+	}
+}
+
+func TestRequirementAtGivenTime(t *testing.T) {
+	b := newAuthenticator(t, nil)
+	p := mfa.RequirementParams{TenantID: "tenant-a", AccountID: "alice", AccountCreatedAt: start, At: start.Add(8 * 24 * time.Hour)}
+	d, err := b.a.Requirement(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != mfa.ActionEnrolNow {
+		t.Fatalf("8 days after creation: %v, want enrol_now (the clock says day 0)", d.Action)
+	}
+}

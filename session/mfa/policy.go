@@ -94,6 +94,24 @@ func (d Decision) RequiredAMR() []string {
 	return nil
 }
 
+// Satisfied reports whether a session whose RFC 8176 methods are amr may
+// use protected routes under this decision: always for ActionNone and
+// ActionEnrolSoon, with "otp" (or "mfa") for ActionVerify, never for
+// ActionEnrolNow.
+func (d Decision) Satisfied(amr []string) bool {
+	switch d.Action {
+	case ActionNone, ActionEnrolSoon:
+		return true
+	case ActionVerify:
+		for _, m := range amr {
+			if m == AMROTP || m == AMRMFA {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // RequirementParams are the arguments of [Authenticator.Requirement].
 type RequirementParams struct {
 	// TenantID and AccountID identify the account.
@@ -101,12 +119,14 @@ type RequirementParams struct {
 	// AccountCreatedAt is when the account was created; the grace period
 	// runs from it.
 	AccountCreatedAt time.Time
+	// At is the time to decide for. Zero means now (the Authenticator's
+	// clock).
+	At time.Time
 }
 
-// Requirement answers whether the account must use MFA now, may still
-// enrol within its grace period, or need not. It reads the tenant's policy
-// (or the default) and the account's enrolment, at the Authenticator's
-// clock.
+// Requirement answers whether the account must use MFA now (or at p.At),
+// may still enrol within its grace period, or need not. It reads the
+// tenant's policy (or the default) and the account's current enrolment.
 func (a *Authenticator) Requirement(ctx context.Context, p RequirementParams) (Decision, error) {
 	if err := checkIDs(p.TenantID, p.AccountID); err != nil {
 		return Decision{}, err
@@ -119,7 +139,11 @@ func (a *Authenticator) Requirement(ctx context.Context, p RequirementParams) (D
 	if err != nil {
 		return Decision{}, err
 	}
-	return decide(policy, st.Enrolled, p.AccountCreatedAt, a.cfg.Now()), nil
+	at := p.At
+	if at.IsZero() {
+		at = a.cfg.Now()
+	}
+	return decide(policy, st.Enrolled, p.AccountCreatedAt, at), nil
 }
 
 // decide is Requirement's rule, apart from the stores so it can be tested

@@ -28,8 +28,10 @@
 // Wheeler and Dropbox, Inc.), drawn from Mark Burnett's 10-million-password
 // breach corpus; data/README.md and data/LICENSE-zxcvbn.txt give source
 // and licence. A larger corpus is better consulted through a
-// [BreachChecker] the application wires (for example a k-anonymity range
-// API); the policy can be told to fail closed when that service is down.
+// [BreachChecker] the application wires; [RangeChecker] speaks the
+// k-anonymity range protocol of the Pwned Passwords service, given a
+// function that fetches a range. The policy can be told to fail closed
+// when that service is down.
 //
 // # Hashing
 //

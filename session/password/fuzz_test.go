@@ -1,6 +1,7 @@
 package password
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -21,5 +22,20 @@ func FuzzParsePHC(f *testing.F) {
 		if got := p.String(); got != s {
 			t.Fatalf("accepted non-canonical %q (canonical %q)", s, got)
 		}
+	})
+}
+
+// FuzzParseRange checks that the range parser never panics and reports
+// only well-formed entries.
+func FuzzParseRange(f *testing.F) {
+	f.Add("0018A45C4D1DEF81644B54AB7F969B88D65:1\r\n00D4F6E8FA6EECAD2A3AA415EEC418D38EC:2\r\n")
+	f.Add("\n\n")
+	f.Add("ZZ:1")
+	f.Fuzz(func(t *testing.T, s string) {
+		_ = ParseRange(strings.NewReader(s), func(suffix string, count int) {
+			if len(suffix) != 35 || count < 0 || strings.ToUpper(suffix) != suffix {
+				t.Fatalf("bad entry %q:%d", suffix, count)
+			}
+		})
 	})
 }
