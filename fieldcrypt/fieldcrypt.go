@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/aead/aesgcm"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -93,7 +95,9 @@ func (l Location) ScopeOf() Scope { return Scope{Tenant: l.Tenant, Name: l.Scope
 
 // AssociatedData returns the bytes bound to a ciphertext at l: the canonical
 // encoding of tenant, table, column and row in that order.
-func (l Location) AssociatedData() []byte { return l.appendAD(nil) }
+func (l Location) AssociatedData() []byte {
+	return canon.Encode(fieldDomain, canon.String(l.Tenant), canon.String(l.Table), canon.String(l.Column), canon.String(l.Row))
+}
 
 func (l Location) appendAD(dst []byte) []byte {
 	return canon.Append(dst, fieldDomain, canon.String(l.Tenant), canon.String(l.Table), canon.String(l.Column), canon.String(l.Row))
@@ -323,7 +327,7 @@ func (k *Keyring) Encrypt(ctx context.Context, loc Location, plaintext []byte) (
 
 	buf := adBuffers.Get().(*[]byte)
 	ad := loc.appendAD((*buf)[:0])
-	ct, err := ks.aead.Encrypt(plaintext, ad)
+	ct, err := ks.encrypt(plaintext, ad)
 	putAD(buf, ad)
 	if err != nil {
 		return nil, fmt.Errorf("fieldcrypt: encrypt: %w", err)
@@ -354,7 +358,7 @@ func (k *Keyring) Decrypt(ctx context.Context, loc Location, ciphertext []byte) 
 
 	buf := adBuffers.Get().(*[]byte)
 	ad := loc.appendAD((*buf)[:0])
-	pt, err := ks.aead.Decrypt(ciphertext, ad)
+	pt, err := ks.decrypt(ciphertext, ad)
 	putAD(buf, ad)
 	if err != nil {
 		return nil, ErrDecrypt
@@ -380,15 +384,82 @@ type loaded struct {
 	purpose      Purpose
 	version      int64
 	handle       *keyset.Handle
-	aead         tink.AEAD
-	prfs         prfSet
-	enabled      map[uint32]bool
+	aead         tink.AEAD   // Tink's primitive over the whole keyset
+	direct       []keyedAEAD // per-key primitives, primary first; nil unless every key is AES-GCM
+	prfs         prfSet      // PurposeBlindIndex
+	enabled      []uint32    // IDs of the enabled keys
 	primary      uint32
 	primarySince time.Time
 	shredded     bool
 }
 
-func (l *loaded) has(id uint32) bool { return l.enabled[id] }
+// keyedAEAD is one key's own Tink primitive.
+type keyedAEAD struct {
+	id   uint32
+	aead tink.AEAD
+}
+
+func (l *loaded) has(id uint32) bool { return slices.Contains(l.enabled, id) }
+
+// encrypt encrypts with the primary key. When every key is AES-GCM the
+// per-key primitive is called directly: the same Tink code and output as
+// the keyset's primitive, without its dispatch.
+func (l *loaded) encrypt(pt, ad []byte) ([]byte, error) {
+	if l.direct != nil {
+		return l.direct[0].aead.Encrypt(pt, ad)
+	}
+	return l.aead.Encrypt(pt, ad)
+}
+
+// decrypt decrypts with the key the ciphertext's prefix names.
+func (l *loaded) decrypt(ct, ad []byte) ([]byte, error) {
+	if l.direct == nil {
+		return l.aead.Decrypt(ct, ad)
+	}
+	id, ok := KeyID(ct)
+	if !ok {
+		return nil, ErrDecrypt
+	}
+	for _, k := range l.direct {
+		if k.id == id {
+			return k.aead.Decrypt(ct, ad)
+		}
+	}
+	return nil, ErrDecrypt
+}
+
+// directAEADs returns the per-key primitives of h's enabled keys, primary
+// first, or nil when a key is not AES-GCM with Tink's prefix.
+func directAEADs(h *keyset.Handle) []keyedAEAD {
+	var out []keyedAEAD
+	for i := range h.Len() {
+		e, err := h.Entry(i)
+		if err != nil {
+			return nil
+		}
+		if e.KeyStatus() != keyset.Enabled {
+			continue
+		}
+		k, ok := e.Key().(*aesgcm.Key)
+		if !ok || !bytes.Equal(k.OutputPrefix(), KeyPrefix(e.KeyID())) {
+			return nil
+		}
+		a, err := aesgcm.NewAEAD(k)
+		if err != nil {
+			return nil
+		}
+		ka := keyedAEAD{id: e.KeyID(), aead: a}
+		if e.IsPrimary() {
+			out = append([]keyedAEAD{ka}, out...)
+		} else {
+			out = append(out, ka)
+		}
+	}
+	if len(out) == 0 || out[0].id != h.KeysetInfo().GetPrimaryKeyId() {
+		return nil
+	}
+	return out
+}
 
 // keyset returns the scope's keyset for purpose, from the cache or the
 // store. With create, a missing keyset is created.
@@ -512,14 +583,13 @@ func (k *Keyring) installHandle(st StoredKeyset, h *keyset.Handle) (*loaded, err
 		purpose:      st.Purpose,
 		version:      st.Version,
 		handle:       h,
-		enabled:      map[uint32]bool{},
 		primarySince: st.PrimarySince,
 	}
 	info := h.KeysetInfo()
 	l.primary = info.GetPrimaryKeyId()
 	for _, ki := range info.GetKeyInfo() {
 		if ki.GetStatus() == tinkpb.KeyStatusType_ENABLED {
-			l.enabled[ki.GetKeyId()] = true
+			l.enabled = append(l.enabled, ki.GetKeyId())
 		}
 	}
 
@@ -527,6 +597,7 @@ func (k *Keyring) installHandle(st StoredKeyset, h *keyset.Handle) (*loaded, err
 	switch st.Purpose {
 	case PurposeAEAD:
 		l.aead, err = aead.New(h)
+		l.direct = directAEADs(h)
 	case PurposeBlindIndex:
 		l.prfs, err = newPRFSet(h)
 	default:
