@@ -207,13 +207,14 @@ func (m *MemoryStore) SweepBatch(ctx context.Context, p BatchParams) (BatchResul
 		if held[i] {
 			continue
 		}
-		if len(res.Deleted) == 0 || r.Time.Before(res.MinTime) {
-			res.MinTime = r.Time
+		if res.Deleted == 0 {
+			res.MinTime, res.FirstID = r.Time, r.ID
 		}
-		if r.Time.After(res.MaxTime) {
-			res.MaxTime = r.Time
+		res.MaxTime, res.LastID = r.Time, r.ID
+		res.Deleted++
+		if p.IDs {
+			res.IDs = append(res.IDs, r.ID)
 		}
-		res.Deleted = append(res.Deleted, r.ID)
 		gone[r.ID] = true
 	}
 	if len(rows) > 0 {

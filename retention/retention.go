@@ -235,6 +235,9 @@ type BatchParams struct {
 	Cutoff time.Time
 	// Limit is the most rows the batch scans.
 	Limit int
+	// IDs asks for every deleted id in BatchResult.IDs; without it the
+	// store returns only the first and last.
+	IDs bool
 	// Owner identifies the sweeping instance; LeaseUntil is when its lease
 	// on the target expires if it stops renewing it.
 	Owner      string
@@ -253,8 +256,14 @@ type BatchParams struct {
 type BatchResult struct {
 	// Scanned is how many due rows the batch looked at, deleted or not.
 	Scanned int
-	// Deleted are the ids removed, in keyset order.
-	Deleted []string
+	// Deleted is how many rows it removed.
+	Deleted int
+	// FirstID and LastID are the first and last ids removed, in keyset
+	// order ("" if none).
+	FirstID, LastID string
+	// IDs are all the ids removed, in keyset order, if BatchParams.IDs
+	// asked for them.
+	IDs []string
 	// MinTime and MaxTime bound the deleted rows' times (zero if none).
 	MinTime, MaxTime time.Time
 	// Cursor is where the next batch starts.

@@ -33,7 +33,8 @@ type Record struct {
 	// order; MinTime and MaxTime bound their times.
 	FirstID, LastID  string
 	MinTime, MaxTime time.Time
-	// IDs are all the deleted ids, in keyset order.
+	// IDs are all the deleted ids, in keyset order, when
+	// SweeperConfig.IDs is set.
 	IDs []string
 	// At is when the batch ran, by the sweeper's clock.
 	At time.Time
@@ -56,6 +57,10 @@ type SweeperConfig struct {
 	Tenants func(ctx context.Context) ([]string, error)
 	// OnBatch is told of each batch; nil records nothing.
 	OnBatch BatchHook
+	// IDs puts every deleted id in Record.IDs. Defaults to false: a record
+	// carries the first and last id, which keeps large batches cheaper. A
+	// Target's Deleter is given the ids either way.
+	IDs bool
 	// BatchSize is the first batch's size. Defaults to 5,000. The size then
 	// adapts between MinBatch (default 100) and MaxBatch (default 50,000)
 	// so that a batch takes about BatchTime (default 200ms).
@@ -82,8 +87,8 @@ type SweeperConfig struct {
 	Now func() time.Time
 	// Sleep waits for d or until ctx is done. Defaults to a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Logger, when not nil, gets one line per scope swept and per error,
-	// with identifiers only.
+	// Logger, when not nil, is told of retried batches and failed daily
+	// runs, with identifiers only. Defaults to nil: the sweeper is silent.
 	Logger *slog.Logger
 }
 
@@ -327,18 +332,37 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 // batch size to how long batches take.
 func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *Report) error {
 	retries := 0
+	resolved := s.cfg.Now()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 
+		// A period lengthened while the sweep runs applies from the next
+		// batch, within a second.
+		// TODO: a change committed between this read and the batch's
+		// commit is seen one batch late; closing that needs the policy
+		// lock taken inside the batch, which the Store interface lacks.
 		now := s.cfg.Now()
+		if now.Sub(resolved) >= time.Second {
+			r, err := s.policies.Resolve(ctx, p.appID, now)
+			if err != nil {
+				return err
+			}
+			channel := ""
+			if p.scope.Kind == ScopeChannel {
+				channel = p.scope.ID
+			}
+			p.period, p.version = r.Period(channel), r.Version
+			p.cutoff = now.Add(-p.period)
+			resolved = now
+		}
 		start := time.Now()
 		res, err := s.store.SweepBatch(ctx, BatchParams{
 			Target: p.target, AppID: p.appID, Scope: p.scope, Exclude: p.exclude,
 			Cutoff: p.cutoff, Limit: *limit, Owner: s.cfg.Instance, Now: now,
 			LeaseUntil: now.Add(s.cfg.LeaseTTL), StatementTimeout: s.cfg.StatementTimeout,
-			LockTimeout: s.cfg.LockTimeout,
+			LockTimeout: s.cfg.LockTimeout, IDs: s.cfg.IDs || p.target.Deleter != nil,
 			OnBatch: func(ctx context.Context, r BatchResult) error {
 				return s.recordBatch(ctx, p, now, r)
 			},
@@ -361,9 +385,9 @@ func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *
 			return err
 		}
 		retries = 0
-		if len(res.Deleted) > 0 {
+		if res.Deleted > 0 {
 			rep.Batches++
-			rep.Deleted += int64(len(res.Deleted))
+			rep.Deleted += int64(res.Deleted)
 		}
 		*limit = s.adapt(*limit, res.Scanned, elapsed)
 
@@ -389,11 +413,11 @@ func (s *Sweeper) adapt(limit, scanned int, elapsed time.Duration) int {
 }
 
 func (s *Sweeper) recordBatch(ctx context.Context, p scopePlan, at time.Time, r BatchResult) error {
-	if len(r.Deleted) == 0 {
+	if r.Deleted == 0 {
 		return nil
 	}
 	if p.target.Deleter != nil {
-		if err := p.target.Deleter(ctx, Deleted{Target: p.target.Name, AppID: p.appID, IDs: r.Deleted}); err != nil {
+		if err := p.target.Deleter(ctx, Deleted{Target: p.target.Name, AppID: p.appID, IDs: r.IDs}); err != nil {
 			return fmt.Errorf("%w: deleter: %w", ErrHook, err)
 		}
 	}
@@ -403,9 +427,12 @@ func (s *Sweeper) recordBatch(ctx context.Context, p scopePlan, at time.Time, r 
 	rec := Record{
 		Target: p.target.Name, AppID: p.appID, Scope: p.scope, PolicyVersion: p.version,
 		Period: p.period, Cutoff: p.cutoff, Owner: s.cfg.Instance,
-		Scanned: r.Scanned, Deleted: len(r.Deleted), Held: r.Scanned - len(r.Deleted),
-		FirstID: r.Deleted[0], LastID: r.Deleted[len(r.Deleted)-1],
-		MinTime: r.MinTime, MaxTime: r.MaxTime, IDs: r.Deleted, At: at,
+		Scanned: r.Scanned, Deleted: r.Deleted, Held: r.Scanned - r.Deleted,
+		FirstID: r.FirstID, LastID: r.LastID,
+		MinTime: r.MinTime, MaxTime: r.MaxTime, At: at,
+	}
+	if s.cfg.IDs {
+		rec.IDs = r.IDs
 	}
 	if err := s.cfg.OnBatch(ctx, rec); err != nil {
 		return fmt.Errorf("%w: %w", ErrHook, err)

@@ -12,7 +12,8 @@
 //     each batch recorded by a hook that inserts an audit row in the
 //     batch's transaction;
 //  3. unbatched: the rows seeded again, then one DELETE of all of them with
-//     the same hold check.
+//     the same hold check;
+//  4. idle again, since the load on a shared machine drifts.
 //
 // Usage:
 //
@@ -101,6 +102,11 @@ func main() {
 		return err
 	})
 	report("one unbatched DELETE", n, took, bigLat, idleLat)
+
+	// 4. Idle again: the load on a shared machine drifts, so the baseline is
+	// measured at both ends.
+	idleAgain := b.traffic(ctx, *writers, *every, func() error { return sleepCtx(ctx, *idle) })
+	report("inserts, no sweep again", 0, *idle, idleAgain, idleLat)
 }
 
 type bench struct {
@@ -254,7 +260,7 @@ func report(name string, rows int64, took time.Duration, lat, idle []time.Durati
 	if rows > 0 {
 		rate = fmt.Sprintf("%d rows in %v = %.0f rows/s; ", rows, took.Round(time.Millisecond), float64(rows)/took.Seconds())
 	}
-	fmt.Printf("%-22s %sinserts: %d, p50 %v, p99 %v (%.2f x idle p99)\n\n", name+":", rate, len(lat),
+	fmt.Printf("%-25s %sinserts: %d, p50 %v, p99 %v (%.2f x idle p99)\n\n", name+":", rate, len(lat),
 		p(lat, 0.5).Round(10*time.Microsecond), p(lat, 0.99).Round(10*time.Microsecond), float64(p(lat, 0.99))/float64(p(idle, 0.99)))
 }
 

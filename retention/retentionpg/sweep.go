@@ -21,6 +21,11 @@ type targetSQL struct {
 	table                                string
 	id, tenant, time, channel, user, res string // quoted column names; channel, user may be ""
 	idType, tenantType, channelType      string
+	// byCTID: a plain table without children, where the rows a batch has
+	// locked can be deleted by their physical address. A partitioned or
+	// inherited table repeats ctids across partitions, so its batches
+	// delete by id.
+	byCTID bool
 }
 
 // target returns t's identifiers, looking up its column types once.
@@ -59,6 +64,11 @@ func (s *Store) target(ctx context.Context, t retention.Target) (*targetSQL, err
 		}
 		return typ, nil
 	}
+	var plain bool
+	if err := s.db.QueryRow(ctx, "SELECT relkind = 'r' AND NOT relhassubclass FROM pg_class WHERE oid = $1::regclass", ts.table).Scan(&plain); err != nil {
+		return nil, fmt.Errorf("retentionpg: describe target %s: %w", t.Name, err)
+	}
+	ts.byCTID = plain
 	var err error
 	if ts.idType, err = typeOf(t.ID); err != nil {
 		return nil, err
@@ -213,31 +223,44 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	}
 	limit := a.add(p.Limit)
 	appArg := "$1" // due's first parameter is the tenant, as text
+	// Rows are locked by the batch CTE, so their ctids hold until commit.
+	match := "WHERE d.ctid = ANY(ARRAY(SELECT tid FROM batch))"
+	if !ts.byCTID {
+		match = fmt.Sprintf("USING batch b WHERE d.%s = b.id AND d.tableoid = b.toid AND d.ctid = b.tid", ts.id)
+	}
+	ids := "NULL::text[]"
+	if p.IDs {
+		ids = "(SELECT coalesce(array_agg(id::text ORDER BY ts, id), '{}') FROM gone)"
+	}
 	sql := fmt.Sprintf(`WITH batch AS (
-	SELECT t.%[2]s AS id, t.%[3]s AS ts FROM %[1]s t
+	SELECT t.tableoid AS toid, t.ctid AS tid, t.%[2]s AS id, t.%[3]s AS ts FROM %[1]s t
 	WHERE %[4]s
 	ORDER BY t.%[3]s, t.%[2]s
 	LIMIT %[5]s
 	FOR UPDATE OF t SKIP LOCKED
 ), gone AS (
-	DELETE FROM %[1]s d USING batch b
-	WHERE d.%[2]s = b.id AND NOT %[6]s
+	DELETE FROM %[1]s d %[8]s AND NOT %[7]s
 	RETURNING d.%[2]s AS id, d.%[3]s AS ts
 ), last AS (
-	SELECT ts, id::text AS id FROM batch ORDER BY ts DESC, id DESC LIMIT 1
+	SELECT ts, id FROM batch ORDER BY ts DESC, id DESC LIMIT 1
+), first_gone AS (
+	SELECT ts, id FROM gone ORDER BY ts, id LIMIT 1
+), last_gone AS (
+	SELECT ts, id FROM gone ORDER BY ts DESC, id DESC LIMIT 1
 )
-SELECT (SELECT count(*) FROM batch)::int, (SELECT ts FROM last), (SELECT id FROM last),
-	(SELECT coalesce(array_agg(id::text ORDER BY ts, id), '{}') FROM gone),
-	(SELECT min(ts) FROM gone), (SELECT max(ts) FROM gone)`,
-		ts.table, ts.id, ts.time, where, limit, s.held(ts, "d", appArg))
+SELECT (SELECT count(*) FROM batch)::int, (SELECT ts FROM last), (SELECT id::text FROM last),
+	(SELECT count(*) FROM gone)::int, (SELECT id::text FROM first_gone), (SELECT id::text FROM last_gone),
+	(SELECT ts FROM first_gone), (SELECT ts FROM last_gone), %[6]s`,
+		ts.table, ts.id, ts.time, where, limit, ids, s.held(ts, "d", appArg), match)
 
 	var res retention.BatchResult
 	var lastTime, minTime, maxTime pgtype.Timestamptz
-	var lastID pgtype.Text
-	if err := tx.QueryRow(ctx, sql, a...).Scan(&res.Scanned, &lastTime, &lastID, &res.Deleted, &minTime, &maxTime); err != nil {
+	var lastID, firstGone, lastGone pgtype.Text
+	if err := tx.QueryRow(ctx, sql, a...).Scan(&res.Scanned, &lastTime, &lastID, &res.Deleted, &firstGone, &lastGone, &minTime, &maxTime, &res.IDs); err != nil {
 		return retention.BatchResult{}, translate(ctx, "delete batch", err)
 	}
 	res.MinTime, res.MaxTime = minTime.Time, maxTime.Time
+	res.FirstID, res.LastID = firstGone.String, lastGone.String
 	res.Done = res.Scanned < p.Limit
 	switch {
 	case lastTime.Valid:

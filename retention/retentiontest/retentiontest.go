@@ -50,6 +50,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"HeldRowsSurvive", testHeldRowsSurvive},
 		{"ReleasedHoldAllowsDeletion", testReleasedHold},
 		{"HoldPlacedDuringSweep", testHoldDuringSweep},
+		{"LengtheningAppliesDuringSweep", testLengthenDuringSweep},
 		{"KilledMidBatchResumes", testKilledMidBatch},
 		{"LeaseKeepsOtherInstancesOff", testLease},
 		{"TwoSweepersDeleteAndRecordOnce", testTwoSweepers},
@@ -154,7 +155,7 @@ func (rs *Records) CheckOnce(t testing.TB, want []string) {
 	t.Helper()
 	seen := map[string]int{}
 	for _, r := range rs.List() {
-		if r.Deleted != len(r.IDs) || r.FirstID != r.IDs[0] || r.LastID != r.IDs[len(r.IDs)-1] {
+		if r.Deleted != len(r.IDs) || r.Deleted == 0 || r.FirstID != r.IDs[0] || r.LastID != r.IDs[len(r.IDs)-1] {
 			t.Errorf("record %+v: counts and ids disagree", r)
 		}
 		for _, id := range r.IDs {
@@ -197,6 +198,7 @@ func (e *env) sweeper(t testing.TB, store retention.Store, mod func(*retention.S
 		OnBatch:  e.records.Hook,
 		Tenants:  func(context.Context) ([]string, error) { return []string{"app1", "app2"}, nil },
 		Instance: "one",
+		IDs:      true,
 		Sleep:    func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}
 	if mod != nil {
@@ -464,12 +466,24 @@ func testSweepDeletesOnlyExpired(t *testing.T, e *env) {
 	otherTenant := rows("c", "app2", "c1", "u1", 5, 31*day) // app2: default period
 	e.h.Insert(t, append(append(old, young...), otherTenant...)...)
 
-	rep := e.run(t, e.sweeper(t, e.h.Store, func(c *retention.SweeperConfig) { c.BatchSize, c.MinBatch, c.MaxBatch = 10, 10, 10 }))
+	rep := e.run(t, e.sweeper(t, e.h.Store, func(c *retention.SweeperConfig) {
+		c.BatchSize, c.MinBatch, c.MaxBatch = 10, 10, 10
+		c.IDs = false
+	}))
 	e.checkLeft(t, sorted(ids(young), ids(otherTenant)))
 	if rep.Deleted != 25 || rep.Batches != 3 {
 		t.Fatalf("report %+v, want 25 rows in 3 batches", rep)
 	}
-	e.records.CheckOnce(t, ids(old))
+	var ranges [][3]string
+	for _, r := range e.records.List() {
+		if r.IDs != nil {
+			t.Fatalf("record carries ids though SweeperConfig.IDs is off")
+		}
+		ranges = append(ranges, [3]string{r.FirstID, r.LastID, fmt.Sprint(r.Deleted)})
+	}
+	if want := [][3]string{{"a0000", "a0009", "10"}, {"a0010", "a0019", "10"}, {"a0020", "a0024", "5"}}; !slices.Equal(ranges, want) {
+		t.Fatalf("recorded ranges %v, want %v", ranges, want)
+	}
 	for _, r := range e.records.List() {
 		if r.AppID != "app1" || r.Scope != retention.Tenant || r.PolicyVersion != 1 || r.Owner != "one" || !r.MaxTime.Before(r.Cutoff) || r.MinTime.After(r.MaxTime) {
 			t.Fatalf("record %+v", r)
@@ -623,6 +637,31 @@ func testHoldDuringSweep(t *testing.T, e *env) {
 	}
 	e.checkLeft(t, ids(later))
 	e.records.CheckOnce(t, ids(first))
+}
+
+func testLengthenDuringSweep(t *testing.T, e *env) {
+	must[retention.PolicyVersion](t)(e.policies.SetPeriod(e.ctx, "app1", "", 30*day, "a"))
+	e.settle(t)
+	rs := rows("a", "app1", "c1", "u1", 20, 40*day)
+	e.h.Insert(t, rs...)
+
+	changed := false
+	s := e.sweeper(t, e.h.Store, func(c *retention.SweeperConfig) {
+		c.BatchSize, c.MinBatch, c.MaxBatch = 5, 5, 5
+		c.Sleep = func(ctx context.Context, _ time.Duration) error {
+			if !changed {
+				changed = true
+				if _, err := e.policies.SetPeriod(ctx, "app1", "", 100*day, "a"); err != nil {
+					return err
+				}
+				e.clock.Advance(2 * time.Second)
+			}
+			return ctx.Err()
+		}
+	})
+	e.run(t, s)
+	e.checkLeft(t, ids(rs[5:]))
+	e.records.CheckOnce(t, ids(rs[:5]))
 }
 
 func testKilledMidBatch(t *testing.T, e *env) {
