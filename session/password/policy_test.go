@@ -287,3 +287,26 @@ func TestDeviations(t *testing.T) {
 		t.Error("NIST report does not say it has no deviations")
 	}
 }
+
+// TestCodesAreStable pins every violation code's spelling: clients branch
+// on them, so a rename must fail a test.
+func TestCodesAreStable(t *testing.T) {
+	want := map[password.Code]string{
+		password.CodeInvalidEncoding:        "invalid_encoding",
+		password.CodeTooShort:               "too_short",
+		password.CodeTooLong:                "too_long",
+		password.CodeMissingLower:           "missing_lowercase",
+		password.CodeMissingUpper:           "missing_uppercase",
+		password.CodeMissingDigit:           "missing_digit",
+		password.CodeMissingSymbol:          "missing_symbol",
+		password.CodeBlocklisted:            "blocklisted",
+		password.CodeContextWord:            "context_word",
+		password.CodeBreached:               "breached",
+		password.CodeBreachCheckUnavailable: "breach_check_unavailable",
+	}
+	for c, s := range want {
+		if string(c) != s {
+			t.Errorf("code %q, want %q", c, s)
+		}
+	}
+}

@@ -1,11 +1,3 @@
-// Package mfatest is the conformance suite for mfa.Store and
-// mfa.PolicyStore implementations. A store passes when [Run] and
-// [RunPolicyStore] pass against it; the memory store and the Postgres
-// adapter both run them, so they cannot drift, and a third-party adapter
-// gets the same checks.
-//
-// Each clause of the contract is a named subtest, so a failure names the
-// clause it broke.
 package mfatest
 
 import (
@@ -59,6 +51,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteRemovesEverything", testDelete},
 		{"TenantsAreIsolated", testTenantsIsolated},
 		{"VerifyRaceHasOneWinner", testVerifyRace},
+		{"VerifyRaceOfTwoHasOneWinner", testVerifyRaceOfTwo},
 		{"ConfirmedCodeCannotVerify", testConfirmedCodeCannotVerify},
 	}
 	for _, c := range clauses {
@@ -295,9 +288,15 @@ func testAdvanceStepNeedsActiveEnrolment(t *testing.T, s mfa.Store) {
 // how many returned nil; every other error must match loser.
 func race(t *testing.T, loser error, fn func() error) int {
 	t.Helper()
+	return raceN(t, Concurrency, loser, fn)
+}
+
+// raceN is race with n goroutines.
+func raceN(t *testing.T, n int, loser error, fn func() error) int {
+	t.Helper()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	errs := make([]error, Concurrency)
+	errs := make([]error, n)
 	for i := range errs {
 		wg.Add(1)
 		go func() {
@@ -502,6 +501,22 @@ func testVerifyRace(t *testing.T, s mfa.Store) {
 	})
 	if wins != 1 {
 		t.Fatalf("%d of %d concurrent Verify calls with one code passed, want exactly 1", wins, Concurrency)
+	}
+}
+
+func testVerifyRaceOfTwo(t *testing.T, s mfa.Store) {
+	now := t0
+	a, secret := enrolled(t, s, &now)
+	for i := 1; i <= 5; i++ {
+		now = t0.Add(time.Duration(i) * 30 * time.Second)
+		c := code(t, secret, now)
+		wins := raceN(t, 2, mfa.ErrReplayed, func() error {
+			_, err := a.Verify(context.Background(), mfa.CodeParams{TenantID: "tenant-a", AccountID: "alice", Code: c})
+			return err
+		})
+		if wins != 1 {
+			t.Fatalf("round %d: %d of 2 concurrent Verify calls with one code passed, want exactly 1", i, wins)
+		}
 	}
 }
 
