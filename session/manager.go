@@ -350,10 +350,14 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 		return Tokens{}, err
 	}
 	now := m.now()
+	var grace time.Time
+	if m.cfg.RefreshGrace > 0 {
+		grace = now.Add(-m.cfg.RefreshGrace)
+	}
 
 	res, err := m.store.RotateRefresh(ctx, RotateParams{
 		OldHash: hashRefresh(raw), NewHash: nextHash, Now: now,
-		IdleCutoff: now.Add(-m.cfg.IdleTimeout), GraceCutoff: now.Add(-m.cfg.RefreshGrace),
+		IdleCutoff: now.Add(-m.cfg.IdleTimeout), GraceCutoff: grace,
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("session: refresh: %w", err)

@@ -81,7 +81,7 @@ func (m *MemoryStore) RotateRefresh(_ context.Context, p RotateParams) (RotateRe
 	}
 	s := m.sessions[r.sessionID]
 	res := RotateResult{Known: true, Session: cloneSession(s)}
-	if !r.usedAt.IsZero() && !r.usedAt.After(p.GraceCutoff) {
+	if !r.usedAt.IsZero() && (p.GraceCutoff.IsZero() || !r.usedAt.After(p.GraceCutoff)) {
 		res.Reused = true
 		return res, nil
 	}

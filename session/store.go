@@ -110,8 +110,9 @@ type RotateParams struct {
 	// IdleCutoff: the session must have been seen after it.
 	IdleCutoff time.Time
 	// GraceCutoff: a token already used after it may be rotated again
-	// (the concurrent-refresh grace window). Equal to Now when there is no
-	// grace window.
+	// (the concurrent-refresh grace window). The zero time means no grace
+	// window: a used token is never rotated again, whatever the clocks of
+	// concurrent callers say.
 	GraceCutoff time.Time
 }
 

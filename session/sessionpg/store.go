@@ -87,12 +87,13 @@ func New(db DB, cfg Config) (*Store, error) {
 			INSERT INTO {grants} (app_id, id, user_id, granted_by, reason, session_id, created_at, expires_at)
 			SELECT s.app_id, $10::text, $3, $11, $12, s.id, $13, $14 FROM s WHERE $10::text IS NOT NULL`,
 		get: `SELECT {cols} FROM {sessions} WHERE id = $1`,
-		// $1 old hash, $2 new hash, $3 now, $4 idle cutoff, $5 grace cutoff.
+		// $1 old hash, $2 new hash, $3 now, $4 idle cutoff, $5 grace cutoff
+		// (NULL without a grace window: then no used token passes).
 		rotate: `WITH old AS (
 				UPDATE {refresh} r SET used_at = COALESCE(r.used_at, $3)
 				FROM {sessions} s
 				WHERE r.token_hash = $1 AND s.id = r.session_id
-				  AND (r.used_at IS NULL OR r.used_at > $5)
+				  AND (r.used_at IS NULL OR r.used_at > $5::timestamptz)
 				  AND s.revoked_at IS NULL AND s.expires_at > $3 AND s.last_seen_at > $4
 				RETURNING s.id, s.app_id, s.user_id, s.amr, s.created_at, s.last_seen_at, s.expires_at,
 				          s.revoked_at, s.revoke_reason, s.emergency_grant_id
@@ -262,7 +263,11 @@ func (st *Store) Session(ctx context.Context, id string) (session.Session, error
 // RotateRefresh implements session.Store: one conditional statement, and a
 // second read only when it changed nothing.
 func (st *Store) RotateRefresh(ctx context.Context, p session.RotateParams) (session.RotateResult, error) {
-	s, err := scanSession(st.db.QueryRow(ctx, st.q.rotate, p.OldHash, p.NewHash, p.Now, p.IdleCutoff, p.GraceCutoff))
+	var grace *time.Time
+	if !p.GraceCutoff.IsZero() {
+		grace = &p.GraceCutoff
+	}
+	s, err := scanSession(st.db.QueryRow(ctx, st.q.rotate, p.OldHash, p.NewHash, p.Now, p.IdleCutoff, grace))
 	if err == nil {
 		return session.RotateResult{Rotated: true, Known: true, Session: s}, nil
 	}
@@ -279,7 +284,7 @@ func (st *Store) RotateRefresh(ctx context.Context, p session.RotateParams) (ses
 		return session.RotateResult{}, fmt.Errorf("sessionpg: look up refresh token: %w", err)
 	}
 	res := session.RotateResult{Known: true, Session: s}
-	res.Reused = used != nil && !used.After(p.GraceCutoff)
+	res.Reused = used != nil && (grace == nil || !used.After(p.GraceCutoff))
 	return res, nil
 }
 

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"RotateUnknownToken", testRotateUnknown},
 		{"RotateReusedToken", testRotateReused},
 		{"RotateConcurrentExactlyOne", testRotateConcurrent},
+		{"RotateNoGraceIgnoresClocks", testRotateNoGraceIgnoresClocks},
 		{"RotateGraceWindow", testRotateGrace},
 		{"RotateRefusesDeadSession", testRotateDead},
 		{"RotateRefusalKeepsTokenUnused", testRotateRefusalUnused},
@@ -129,11 +130,16 @@ func same(t *testing.T, got, want session.Session) {
 	}
 }
 
+// rotate rotates old to next at now; a zero grace means no grace window.
 func rotate(t *testing.T, st session.Store, old, next []byte, now time.Time, grace time.Duration) session.RotateResult {
 	t.Helper()
+	var cutoff time.Time
+	if grace > 0 {
+		cutoff = now.Add(-grace)
+	}
 	res, err := st.RotateRefresh(context.Background(), session.RotateParams{
 		OldHash: old, NewHash: next, Now: now,
-		IdleCutoff: now.Add(-15 * time.Minute), GraceCutoff: now.Add(-grace),
+		IdleCutoff: now.Add(-15 * time.Minute), GraceCutoff: cutoff,
 	})
 	if err != nil {
 		t.Fatalf("RotateRefresh: %v", err)
@@ -224,9 +230,11 @@ func testRotateReused(t *testing.T, st session.Store) {
 	}
 }
 
+// testRotateConcurrent races ten rotations of one token whose callers'
+// clocks disagree: the later a caller starts, the earlier its clock, as
+// happens between instances. Exactly one may win.
 func testRotateConcurrent(t *testing.T, st session.Store) {
 	f := create(t, st, "app1", "u1", nil)
-	now := base.Add(time.Minute)
 
 	const n = 10
 	results := make([]session.RotateResult, n)
@@ -242,9 +250,9 @@ func testRotateConcurrent(t *testing.T, st session.Store) {
 		go func() {
 			defer wg.Done()
 			<-start
+			now := base.Add(time.Minute + time.Duration(n-i)*time.Millisecond)
 			results[i], errs[i] = st.RotateRefresh(context.Background(), session.RotateParams{
-				OldHash: f.hash, NewHash: next[i], Now: now,
-				IdleCutoff: now.Add(-15 * time.Minute), GraceCutoff: now,
+				OldHash: f.hash, NewHash: next[i], Now: now, IdleCutoff: now.Add(-15 * time.Minute),
 			})
 		}()
 	}
@@ -265,6 +273,16 @@ func testRotateConcurrent(t *testing.T, st session.Store) {
 	}
 	if rotated != 1 || reused != n-1 {
 		t.Errorf("got %d rotated and %d reused, want 1 and %d", rotated, reused, n-1)
+	}
+}
+
+// testRotateNoGraceIgnoresClocks: without a grace window a used token is a
+// replay even when the second caller's clock is behind the first's.
+func testRotateNoGraceIgnoresClocks(t *testing.T, st session.Store) {
+	f := create(t, st, "app1", "u1", nil)
+	rotate(t, st, f.hash, hash(t), base.Add(time.Minute), 0)
+	if res := rotate(t, st, f.hash, hash(t), base.Add(time.Minute-time.Second), 0); res.Rotated || !res.Reused {
+		t.Errorf("replay with an earlier clock: got %+v, want Reused", res)
 	}
 }
 
