@@ -14,7 +14,10 @@
 // those of the [KeyRing], picks the key by kid and refuses a token whose
 // algorithm is not its key's, so neither "alg: none" nor an HS256 token
 // keyed with an EdDSA public key can pass. exp, iat, iss and aud are
-// required, with a leeway of 5 seconds (at most a minute).
+// required, with a leeway of 5 seconds (at most a minute). A token that
+// passed verification is remembered by its exact text until it expires, so
+// the same token on the next request skips the signature check
+// (Config.VerifyCacheSize).
 //
 // A refresh token is 256 random bits; the store keeps only a hash of it.
 // All of a session's refresh tokens form one family. Each refresh replaces
@@ -22,7 +25,9 @@
 // refreshes exactly one wins; presenting a token that was already replaced
 // is taken as theft: the whole family is revoked and the RefreshReused hook
 // fires. A family ends with its session's absolute lifetime (24 hours by
-// default), which never slides.
+// default), which never slides. Config.RefreshGrace (off by default, at
+// most 10 seconds) lets a just-rotated token be rotated again, for clients
+// that refresh from several tabs at once; it weakens reuse detection.
 //
 // # Sessions
 //
