@@ -134,7 +134,9 @@ func New(db DB, cfg Config) (*Store, error) {
 		grants: `SELECT id, app_id, user_id, granted_by, reason, session_id, created_at, expires_at
 			FROM {grants} WHERE app_id = $1 AND created_at >= $2 AND created_at < $3
 			ORDER BY created_at, id`,
-		purge: `DELETE FROM {sessions} WHERE expires_at < $1`,
+		purge: `DELETE FROM {sessions} WHERE id IN (
+				SELECT id FROM {sessions} WHERE expires_at < $1 ORDER BY expires_at LIMIT $2
+				FOR UPDATE SKIP LOCKED)`,
 	}
 	for _, p := range []*string{&q.create, &q.get, &q.rotate, &q.lookup, &q.touch, &q.setAMR, &q.revoke, &q.revokeUser, &q.grants, &q.purge} {
 		*p = r.Replace(*p)
@@ -345,13 +347,23 @@ func (st *Store) EmergencyGrants(ctx context.Context, appID string, from, to tim
 	return gs, nil
 }
 
-// Purge implements session.Store. Refresh tokens go with their sessions.
-// TODO: delete in batches; one statement over millions of expired rows
-// holds its locks for long.
+// purgeBatch is how many sessions one purge statement deletes, so no
+// statement holds its locks for long.
+const purgeBatch = 1000
+
+// Purge implements session.Store, in batches of purgeBatch sessions, each
+// its own statement; refresh tokens go with their sessions. Rows another
+// purge holds are skipped, so concurrent purges share the work.
 func (st *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := st.db.Exec(ctx, st.q.purge, before)
-	if err != nil {
-		return 0, fmt.Errorf("sessionpg: purge: %w", err)
+	var total int64
+	for {
+		tag, err := st.db.Exec(ctx, st.q.purge, before, purgeBatch)
+		if err != nil {
+			return total, fmt.Errorf("sessionpg: purge: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < purgeBatch {
+			return total, nil
+		}
 	}
-	return tag.RowsAffected(), nil
 }

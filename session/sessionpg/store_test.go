@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -216,5 +217,25 @@ func TestOnlyHashesStored(t *testing.T) {
 	}
 	if !strings.Contains(dump, tok.SessionID) {
 		t.Errorf("dump does not hold the session: the check read nothing")
+	}
+}
+
+// TestPurgeInBatches purges more sessions than one batch holds.
+func TestPurgeInBatches(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if err := sessionpg.Migrate(ctx, db.Pool, sessionpg.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Pool.Exec(ctx, `INSERT INTO session_sessions (id, app_id, user_id, amr, created_at, last_seen_at, expires_at)
+		SELECT 's' || g, 'app1', 'u1', '{pwd}', now() - interval '2 days', now() - interval '2 days', now() - interval '1 day'
+		FROM generate_series(1, 2500) g`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := sessionpg.New(db.Pool, sessionpg.Config{})
+	n, err := st.Purge(ctx, time.Now())
+	if err != nil || n != 2500 {
+		t.Errorf("Purge: %d, %v; want 2500", n, err)
 	}
 }
