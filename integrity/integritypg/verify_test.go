@@ -248,6 +248,26 @@ func (a *app) sweep(ctx context.Context, tenant string, ids []int64, fail bool) 
 	})
 }
 
+func TestSweptRowPutBackDetectedByDigest(t *testing.T) {
+	a := newApp(t)
+	a.postMany(t, 4)
+	a.exec(t, "CREATE TABLE saved AS SELECT * FROM message WHERE id = 2")
+	a.exec(t, "CREATE TABLE saved_tag AS SELECT * FROM integrity_tags WHERE row_id = '2'")
+	if err := a.sweep(a.ctx, "t1", []int64{2}, false); err != nil {
+		t.Fatal(err)
+	}
+	a.wantClean(t)
+
+	// The row and its once genuine tag, put back through SQL: the row's
+	// tag verifies, but its scope's digest no longer counts it.
+	a.exec(t, "INSERT INTO message SELECT * FROM saved")
+	a.exec(t, "INSERT INTO integrity_tags SELECT * FROM saved_tag")
+	_, fs := a.verify(t)
+	if len(fs) != 1 || fs[0].Kind != integrity.DigestMismatch || fs[0].WantCount != 3 || fs[0].GotCount != 4 {
+		t.Fatalf("findings %+v, want one digest mismatch, 3 recorded, 4 found", fs)
+	}
+}
+
 func TestRetentionDeletionThroughHookNotReported(t *testing.T) {
 	a := newApp(t)
 	a.postMany(t, 10)
