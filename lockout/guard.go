@@ -234,7 +234,7 @@ func (g *Guard) Reserve(ctx context.Context, a Attempt) (*Reservation, error) {
 			r.tickets = append(r.tickets, Ticket{Key: d.Key, Limit: reqs[i].Limit, Epoch: d.Epoch})
 			continue
 		}
-		if e := lockedError(d, res.Now); refused == nil || e.longer(refused) {
+		if e := lockedError(d, reqs[i].Limit, res.Now); refused == nil || e.longer(refused) {
 			refused = e
 		}
 	}
@@ -253,10 +253,14 @@ func (g *Guard) Reserve(ctx context.Context, a Attempt) (*Reservation, error) {
 	return nil, refused
 }
 
-func lockedError(d Decision, now time.Time) *LockedError {
-	e := &LockedError{Kind: d.Key.Kind, Hard: d.Hard}
+// lockedError explains a refusal. A counter at its hard cap is reported
+// hard even before a settlement has marked it so (its last reservation may
+// never have been settled).
+func lockedError(d Decision, l Limit, now time.Time) *LockedError {
+	hard := d.Hard || (l.HardCap > 0 && d.Consecutive >= l.HardCap)
+	e := &LockedError{Kind: d.Key.Kind, Hard: hard}
 	switch {
-	case d.Hard:
+	case hard:
 	case now.Before(d.LockedUntil):
 		e.Until = d.LockedUntil
 		e.RetryAfter = d.LockedUntil.Sub(now)
@@ -414,11 +418,13 @@ func (g *Guard) Status(ctx context.Context, a Attempt) (Status, error) {
 	}
 	for _, k := range keys {
 		c := found[k]
-		cs := CounterStatus{Key: k, Consecutive: c.Consecutive, LockCount: c.LockCount, Hard: c.Hard}
+		l := g.policy.limit(k.Kind)
+		cs := CounterStatus{Key: k, Consecutive: c.Consecutive, LockCount: c.LockCount,
+			Hard: c.Hard || (l.HardCap > 0 && c.Consecutive >= l.HardCap)}
 		if res.Now.Before(c.LockedUntil) {
 			cs.LockedUntil = c.LockedUntil
 		}
-		if res.Now.Before(c.WindowStart.Add(g.policy.limit(k.Kind).Window)) {
+		if res.Now.Before(c.WindowStart.Add(l.Window)) {
 			cs.Failures = c.Failures // a lock clears the count, so a locked counter reads zero
 		}
 		switch {

@@ -319,3 +319,16 @@ func TestAccountAndIPLocksDoNotNotify(t *testing.T) {
 	}
 	require.Empty(t, b.sent, "locking attackers' addresses out must not email the owner")
 }
+
+func TestHardCapReportedBeforeSettlement(t *testing.T) {
+	b := setup(t, lockout.Policy{MaxFailures: 10, HardCap: 3})
+	for i := 0; i < 3; i++ {
+		_, err := b.guard.Reserve(ctx, alice()) // never settled
+		require.NoError(t, err)
+	}
+	_, err := b.guard.Reserve(ctx, alice())
+	var le *lockout.LockedError
+	require.ErrorAs(t, err, &le)
+	require.True(t, le.Hard, "a counter at its hard cap was reported as a short wait")
+	require.Zero(t, le.RetryAfter)
+}
