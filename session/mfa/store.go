@@ -153,6 +153,10 @@ type Store interface {
 	Delete(ctx context.Context, tenantID, accountID string) error
 }
 
+// TODO: a pending enrolment that is never confirmed stays in the Store
+// (sealed, and refused by Confirm after the pending TTL) until the account
+// enrols again or is disabled; sweeping them needs one more Store method.
+
 // PolicyStore holds per-tenant enforcement policies.
 type PolicyStore interface {
 	// SetPolicy stores the tenant's policy, replacing any earlier one.

@@ -18,6 +18,10 @@ import (
 //go:embed data/common-passwords.txt
 var commonPasswords string
 
+// TODO: the shipped list dates from a 2015 corpus and favours English
+// speakers; a deployment should add a breach check (RangeChecker) or a
+// list of its own rather than rely on it alone.
+
 // Blocklist is a set of forbidden passwords, compared after [Normalize]
 // and lower-casing. It is safe for concurrent use.
 type Blocklist struct {

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"VerifyRaceHasOneWinner", testVerifyRace},
 		{"VerifyRaceOfTwoHasOneWinner", testVerifyRaceOfTwo},
 		{"ConfirmedCodeCannotVerify", testConfirmedCodeCannotVerify},
+		{"ConfirmRaceHasOneWinner", testConfirmRace},
 	}
 	for _, c := range clauses {
 		t.Run(c.name, func(t *testing.T) {
@@ -517,6 +518,39 @@ func testVerifyRaceOfTwo(t *testing.T, s mfa.Store) {
 		if wins != 1 {
 			t.Fatalf("round %d: %d of 2 concurrent Verify calls with one code passed, want exactly 1", i, wins)
 		}
+	}
+}
+
+// testConfirmRace confirms one pending enrolment from many goroutines
+// with one code: one confirmation wins, and only its recovery codes work.
+func testConfirmRace(t *testing.T, s mfa.Store) {
+	ctx := context.Background()
+	now := t0
+	a, err := mfa.New(mfa.Config{Store: s, Sealer: plainSealer{}, Issuer: "Suite", RecoveryCodes: 1, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := a.Enrol(ctx, mfa.EnrolParams{TenantID: "tenant-a", AccountID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := code(t, setup.Secret, now)
+	var mu sync.Mutex
+	var issued [][]string
+	wins := race(t, mfa.ErrNotEnrolled, func() error {
+		conf, err := a.Confirm(ctx, mfa.CodeParams{TenantID: "tenant-a", AccountID: "alice", Code: c})
+		if err == nil {
+			mu.Lock()
+			issued = append(issued, conf.RecoveryCodes)
+			mu.Unlock()
+		}
+		return err
+	})
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent confirmations passed, want exactly 1", wins, Concurrency)
+	}
+	if _, err := a.VerifyRecoveryCode(ctx, mfa.CodeParams{TenantID: "tenant-a", AccountID: "alice", Code: issued[0][0]}); err != nil {
+		t.Fatalf("the winning confirmation's recovery code: %v", err)
 	}
 }
 
