@@ -70,7 +70,9 @@ type UnlockHook func(ctx context.Context, e UnlockEvent) error
 // store, so several instances do not notify twice.
 type Notifier func(ctx context.Context, e LockEvent) error
 
-// Config configures a Guard.
+// Config configures a Guard. The hooks run on the caller's goroutine,
+// after the store has recorded the event, and may run concurrently for
+// different attempts.
 type Config struct {
 	// Store keeps the counters. Required.
 	Store Store

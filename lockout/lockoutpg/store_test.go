@@ -193,3 +193,39 @@ func TestInstancesInDifferentZonesAgree(t *testing.T) {
 	require.False(t, e1.Until.Before(before.Add(15*time.Minute)), "lock ends before database now + 15m")
 	require.False(t, e1.Until.After(after.Add(15*time.Minute)), "lock ends after database now + 15m")
 }
+
+// TestRaceNeedsReserveBeforeCheck runs the suite's race harness on
+// Postgres with four pools against the unsafe pattern (look at the
+// status, check, then count): it lets far more than five checks through,
+// which is what GuardRaceAdmitsOnlyAllowedChecks would see if the guard
+// checked before it counted.
+func TestRaceNeedsReserveBeforeCheck(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, lockoutpg.Migrate(ctx, db.Pool, lockoutpg.Options{}))
+	var guards []*lockout.Guard
+	for i := 0; i < 4; i++ {
+		g, err := lockout.New(lockout.Config{Store: newStore(t, db.NewPool(t, nil))})
+		require.NoError(t, err)
+		guards = append(guards, g)
+	}
+	a := lockout.Attempt{AppID: "a", Account: "alice"}
+	checks := lockouttest.ConcurrentChecks(t, 100, func(i int, verify func(context.Context) (bool, error)) error {
+		g := guards[i%len(guards)]
+		st, err := g.Status(ctx, a)
+		if err != nil {
+			return err
+		}
+		if st.Locked {
+			return &lockout.LockedError{Kind: lockout.KindAccount}
+		}
+		if ok, err := verify(ctx); ok || err != nil {
+			return err
+		}
+		if r, err := g.Reserve(ctx, a); err == nil {
+			_ = r.Fail(ctx)
+		}
+		return lockout.ErrInvalidCredential
+	})
+	require.Greater(t, checks, 5, "check-then-count should have let more than the limit through")
+}
