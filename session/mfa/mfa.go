@@ -93,7 +93,7 @@ type Config struct {
 	// Sealer encrypts TOTP secrets before they reach the Store. Required.
 	Sealer Sealer
 	// Policies holds per-tenant enforcement policies. Nil means every
-	// tenant gets DefaultPolicy.
+	// tenant gets the default policy (the DefaultPolicy field).
 	Policies PolicyStore
 	// DefaultPolicy applies to tenants without a policy of their own. Nil
 	// means MFA required with a 7-day grace period ([DefaultGracePeriod]).

@@ -5,5 +5,6 @@
 // gets the same checks.
 //
 // Each clause of the contract is a named subtest, so a failure names the
-// clause it broke.
+// clause it broke. [RunInstances] adds the replay race across several app
+// instances, each with a Store of its own over one shared storage.
 package mfatest
