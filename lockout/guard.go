@@ -154,6 +154,9 @@ func (g *Guard) keys(a Attempt) (Attempt, []CounterKey, error) {
 	case !a.Factor.valid():
 		return a, nil, fmt.Errorf("%w: unknown factor", ErrInvalidAttempt)
 	}
+	// TODO: offer keying counters and history by a keyed hash of the
+	// identifier, so a password typed into the username field is not
+	// stored; today the application can pass such a hash itself.
 	a.Account = g.normalize(a.Account)
 	if a.Account == "" || len(a.Account) > MaxAccountLen {
 		return a, nil, fmt.Errorf("%w: account identifier empty or longer than %d bytes", ErrInvalidAttempt, MaxAccountLen)
@@ -346,13 +349,14 @@ func (r *Reservation) settle(ctx context.Context, o Outcome) error {
 // *LockedError when the attempt was refused (verify is not called), and
 // verify's error, wrapped, when verify fails: that reservation is given
 // back, so verify must return an error only when it made no check (a
-// store it could not reach), never for a wrong credential. If verify panics, the attempt is settled as a failure before the
-// panic continues. Hook errors are joined to the result.
+// store it could not reach), never for a wrong credential. If verify
+// panics, the attempt is settled as a failure before the panic continues.
+// Hook errors are joined to the result.
 //
 // Check does the same store work for every identifier, so an application
 // that also makes verify cost the same for unknown accounts (by checking
 // a dummy hash) reveals nothing about which accounts exist.
-func (g *Guard) Check(ctx context.Context, a Attempt, verify func(context.Context) (bool, error)) (err error) {
+func (g *Guard) Check(ctx context.Context, a Attempt, verify func(context.Context) (bool, error)) error {
 	r, err := g.Reserve(ctx, a)
 	if err != nil {
 		return err

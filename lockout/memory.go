@@ -13,6 +13,10 @@ import (
 // sleeping. Its state is lost when the process exits, and it is not shared
 // between processes: services with several instances need a database store
 // such as lockoutpg.
+//
+// TODO: the history and the counters grow until Guard.Prune runs; a
+// long-running process should prune on a timer (a size cap would be a
+// second retention rule to explain, so there is none yet).
 type MemoryStore struct {
 	now func() time.Time
 

@@ -244,10 +244,13 @@ func utc(t *time.Time) time.Time {
 
 // settleSQL is the Settle rule of lockout.MemoryStore in one statement:
 // lock the tickets' rows in order (o holds their old values), update
-// them, and append the history record when it has a kept outcome ($6). The final select
-// always returns a row, so the database clock comes back even without
-// tickets. In the SET list c.* are the old values; in RETURNING they are
-// the new ones.
+// them, and append the history record when its outcome ($6) is one the
+// history keeps. The final select always returns a row, so the database
+// clock comes back even without tickets. In the SET list c.* are the old
+// values; in RETURNING they are the new ones.
+//
+// TODO: on Postgres 18, RETURNING OLD.* would give the old values without
+// the o CTE and its second index lookup; kept for Postgres 15.
 const settleSQL = `
 WITH t AS (
 	SELECT * FROM {rows}
