@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -960,4 +961,44 @@ func jwtSeg(t *testing.T, c jwt.MapClaims) string {
 	t.Helper()
 	s := forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil, c)
 	return strings.Split(s, ".")[1]
+}
+
+// TestNoTokensInHooksOrErrors: events and error messages carry identifiers
+// only, never an access or refresh token.
+func TestNoTokensInHooksOrErrors(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, nil)
+	first := b.login(t)
+	b.clock.Advance(time.Minute)
+	second, err := b.m.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, e := range []error{
+		func() error { _, err := b.m.Refresh(ctx, first.RefreshToken); return err }(),
+		func() error { _, err := b.m.Refresh(ctx, second.RefreshToken); return err }(),
+		func() error { _, err := b.m.Authenticate(ctx, second.AccessToken); return err }(),
+		func() error { _, err := b.m.Verify(second.AccessToken + "x"); return err }(),
+	} {
+		if e == nil {
+			t.Fatal("expected an error")
+		}
+		msgs = append(msgs, e.Error())
+	}
+	_, _, _ = b.m.GrantEmergency(ctx, session.EmergencyRequest{AppID: "app1", UserID: "u1", Methods: []string{"pwd"}, Reason: "r"})
+
+	b.events.mu.Lock()
+	dump := fmt.Sprintf("%+v %+v %+v %+v %v", b.events.reused, b.events.revoked, b.events.issued, b.events.emergency, msgs)
+	b.events.mu.Unlock()
+	if len(b.events.reused) == 0 || len(b.events.revoked) == 0 || len(b.events.issued) == 0 {
+		t.Fatalf("hooks did not fire: %s", dump)
+	}
+	for _, tok := range []string{first.RefreshToken, second.RefreshToken, first.AccessToken, second.AccessToken} {
+		for _, part := range strings.Split(tok, ".") {
+			if len(part) > 8 && strings.Contains(dump, part) {
+				t.Errorf("a token (or part of one) appears in hooks or errors: %s", dump)
+			}
+		}
+	}
 }
