@@ -34,7 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 	}{
 		{"CreateThenGet", testCreateThenGet},
 		{"SessionNotFound", testNotFound},
-		{"CreateDuplicateIDFails", testCreateDuplicate},
+		{"CreateIsAllOrNothing", testCreateDuplicate},
 		{"RotateReplacesToken", testRotate},
 		{"RotateUnknownToken", testRotateUnknown},
 		{"RotateReusedToken", testRotateReused},
@@ -184,6 +184,23 @@ func testCreateDuplicate(t *testing.T, st session.Store) {
 	// Nothing of the failed call may remain: its refresh hash is unknown.
 	if res := rotate(t, st, ns.RefreshHash, hash(t), base.Add(time.Second), 0); res.Known {
 		t.Error("the failed create's refresh hash is known")
+	}
+
+	// A duplicate refresh hash fails the whole create: no session, no grant.
+	dup := session.NewSession{
+		Session:     session.Session{ID: newID("s"), AppID: "app1", UserID: "u2", AMR: []string{"pwd"}, CreatedAt: base, LastSeenAt: base, ExpiresAt: base.Add(time.Hour), EmergencyGrantID: "gdup"},
+		RefreshHash: f.hash,
+		Grant:       &session.EmergencyGrant{ID: "gdup", AppID: "app1", UserID: "u2", Reason: "r", CreatedAt: base, ExpiresAt: base.Add(time.Hour)},
+	}
+	dup.Grant.SessionID = dup.Session.ID
+	if err := st.CreateSession(context.Background(), dup); err == nil {
+		t.Fatal("CreateSession with a duplicate refresh hash: got nil error")
+	}
+	if _, err := st.Session(context.Background(), dup.Session.ID); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("session of the failed create: %v, want ErrNotFound", err)
+	}
+	if gs, _ := st.EmergencyGrants(context.Background(), "app1", base.Add(-time.Hour), base.Add(time.Hour)); len(gs) != 0 {
+		t.Errorf("grant of the failed create stored: %+v", gs)
 	}
 }
 
