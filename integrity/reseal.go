@@ -153,7 +153,7 @@ func (s *Sealer) resealBatch(ctx context.Context, p ResealParams, page []Sealed,
 		if err != nil {
 			return err
 		}
-		var old, fresh []Sealed
+		var old, fresh []Sealed // old: what Put replaced
 		for _, c := range cur {
 			if c.KeyID == s.keys.primary {
 				continue // resealed meanwhile
@@ -173,17 +173,16 @@ func (s *Sealer) resealBatch(ctx context.Context, p ResealParams, page []Sealed,
 			if err != nil {
 				return err
 			}
-			old = append(old, c)
 			fresh = append(fresh, Sealed{Key: c.Key, Scope: c.Scope, KeyID: s.keys.primary, Tag: tag})
 		}
 		if len(fresh) == 0 {
 			return nil
 		}
-		if err := s.adjust(ctx, tx, old, fresh); err != nil {
+		if old, err = tx.Put(ctx, fresh); err != nil {
 			return err
 		}
 		resealed = len(fresh)
-		return tx.Put(ctx, fresh)
+		return s.adjust(ctx, tx, old, fresh)
 	})
 	if err != nil {
 		return 0, 0, err

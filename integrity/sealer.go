@@ -63,17 +63,14 @@ func (s *Sealer) Seal(ctx context.Context, recs ...Record) error {
 		seen[k] = struct{}{}
 		rows = append(rows, Sealed{Key: k, Scope: r.Scope, KeyID: s.keys.primary, Tag: tag})
 	}
-	keys := sortedKeys(rows)
+	slices.SortFunc(rows, func(a, b Sealed) int { return compareKeys(a.Key, b.Key) })
 
 	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		old, err := tx.Lock(ctx, keys)
+		old, err := tx.Put(ctx, rows)
 		if err != nil {
 			return err
 		}
-		if err := s.adjust(ctx, tx, old, rows); err != nil {
-			return err
-		}
-		return tx.Put(ctx, rows)
+		return s.adjust(ctx, tx, old, rows)
 	})
 }
 
@@ -103,12 +100,8 @@ func (s *Sealer) Forget(ctx context.Context, domain, tenant string, ids []string
 		if err := s.adjust(ctx, tx, old, nil); err != nil {
 			return err
 		}
-		gone := make([]Key, len(old))
-		for i, o := range old {
-			gone[i] = o.Key
-		}
-		n = len(gone)
-		return tx.Delete(ctx, gone)
+		n = len(old)
+		return tx.Delete(ctx, keys)
 	})
 	if err != nil {
 		return 0, err
@@ -189,13 +182,4 @@ func (s *Sealer) adjust(ctx context.Context, tx Tx, removed, added []Sealed) err
 		}
 	}
 	return nil
-}
-
-func sortedKeys(rows []Sealed) []Key {
-	keys := make([]Key, len(rows))
-	for i, r := range rows {
-		keys[i] = r.Key
-	}
-	slices.SortFunc(keys, compareKeys)
-	return keys
 }

@@ -31,12 +31,14 @@ type Sealed struct {
 // together when the update's function returns nil, and not at all when it
 // returns an error.
 type Tx interface {
-	// Lock locks keys, sealed or not, until the update ends, so no other
-	// update can seal or delete them meanwhile, and returns the ones that
-	// are sealed.
+	// Lock locks the sealed rows among keys until the update ends, so no
+	// other update can change or delete them meanwhile, and returns them.
 	Lock(ctx context.Context, keys []Key) ([]Sealed, error)
-	// Put stores rows' tags, replacing any earlier ones.
-	Put(ctx context.Context, rows []Sealed) error
+	// Put stores rows' tags, replacing any earlier ones, and returns the
+	// earlier ones. Afterwards the rows are locked as by Lock; two updates
+	// that put the same new key are serialised, so exactly one of them
+	// sees it as new.
+	Put(ctx context.Context, rows []Sealed) ([]Sealed, error)
 	// Delete removes rows' tags; unknown keys are ignored.
 	Delete(ctx context.Context, keys []Key) error
 	// Digest locks a scope's digest until the update ends and returns it,
@@ -149,12 +151,16 @@ func (t *memTx) Lock(_ context.Context, keys []Key) ([]Sealed, error) {
 	return out, nil
 }
 
-func (t *memTx) Put(_ context.Context, rows []Sealed) error {
+func (t *memTx) Put(_ context.Context, rows []Sealed) ([]Sealed, error) {
+	var old []Sealed
 	for _, r := range rows {
+		if s, ok := t.get(r.Key); ok {
+			old = append(old, cloneSealed(s))
+		}
 		c := cloneSealed(r)
 		t.rows[r.Key] = &c
 	}
-	return nil
+	return old, nil
 }
 
 func (t *memTx) Delete(_ context.Context, keys []Key) error {

@@ -43,8 +43,9 @@ var ErrSchema = errors.New("integritypg: table does not match its declaration")
 // Store is an integrity.Store on Postgres: tags in integrity_tags, one row
 // per protected row, and digests in integrity_digests. It is safe for
 // concurrent use by as many instances as share the database: an update
-// locks the tag rows it touches (creating a placeholder row for a key not
-// sealed yet) and the digests it changes, each in key order.
+// locks the tag rows it touches and the digests it changes, each in key
+// order; row locks live in the tuples, so a batch of any size can seal
+// without exhausting the server's lock table.
 type Store struct {
 	q       Querier
 	tags    string
@@ -142,11 +143,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx inte
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	stx := &storeTx{s: s, tx: tx}
-	if err := fn(ctx, stx); err != nil {
-		return err
-	}
-	if err := stx.dropPlaceholders(ctx); err != nil {
+	if err := fn(ctx, &storeTx{s: s, tx: tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -156,9 +153,8 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx inte
 }
 
 type storeTx struct {
-	s            *Store
-	tx           pgx.Tx
-	placeholders map[integrity.Key]bool // placeholder rows not yet sealed
+	s  *Store
+	tx pgx.Tx
 }
 
 func keyArrays(keys []integrity.Key) (d, t, i []string) {
@@ -174,76 +170,17 @@ func (t *storeTx) Lock(ctx context.Context, keys []integrity.Key) ([]integrity.S
 		return nil, nil
 	}
 	d, tn, id := keyArrays(keys)
-
-	// A key that is not sealed yet gets a placeholder row (empty tag), so
-	// that a concurrent update of the same key waits on it rather than
-	// both seeing "not sealed". Row locks live in the tuples, so a batch of
-	// any size locks without exhausting the server's lock table. The read
-	// is a second statement, so its snapshot sees whatever a previous
-	// holder committed; it locks in key order.
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO `+t.s.tags+` (domain, app_id, row_id, scope, key_id, tag)
-		SELECT d, t, i, '', 0, '' FROM unnest($1::text[], $2::text[], $3::text[]) AS u(d, t, i) ORDER BY d, t, i
-		ON CONFLICT DO NOTHING RETURNING domain, app_id, row_id`, d, tn, id)
-	b.Queue(`SELECT domain, app_id, row_id, scope, key_id, tag FROM `+t.s.tags+`
+	rows, err := t.tx.Query(ctx, `SELECT domain, app_id, row_id, scope, key_id, tag FROM `+t.s.tags+`
 		WHERE (domain, app_id, row_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
 		ORDER BY domain, app_id, row_id FOR UPDATE`, d, tn, id)
-	br := t.tx.SendBatch(ctx, b)
-	defer br.Close()
-
-	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("integritypg: lock rows: %w", err)
+		return nil, fmt.Errorf("integritypg: lock tags: %w", err)
 	}
-	placed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (integrity.Key, error) {
-		var k integrity.Key
-		err := row.Scan(&k.Domain, &k.Tenant, &k.ID)
-		return k, err
-	})
+	out, err := pgx.CollectRows(rows, scanSealed)
 	if err != nil {
-		return nil, fmt.Errorf("integritypg: lock rows: %w", err)
+		return nil, fmt.Errorf("integritypg: lock tags: %w", err)
 	}
-	if t.placeholders == nil {
-		t.placeholders = map[integrity.Key]bool{}
-	}
-	for _, k := range placed {
-		t.placeholders[k] = true
-	}
-
-	rows, err = br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("integritypg: read tags: %w", err)
-	}
-	all, err := pgx.CollectRows(rows, scanSealed)
-	if err != nil {
-		return nil, fmt.Errorf("integritypg: read tags: %w", err)
-	}
-	out := all[:0]
-	for _, s := range all {
-		if len(s.Tag) > 0 {
-			out = append(out, s)
-		}
-	}
-	return out, br.Close()
-}
-
-// dropPlaceholders removes the placeholder rows of keys the update locked
-// but did not seal, before it commits.
-func (t *storeTx) dropPlaceholders(ctx context.Context) error {
-	if len(t.placeholders) == 0 {
-		return nil
-	}
-	keys := make([]integrity.Key, 0, len(t.placeholders))
-	for k := range t.placeholders {
-		keys = append(keys, k)
-	}
-	d, tn, id := keyArrays(keys)
-	_, err := t.tx.Exec(ctx, `DELETE FROM `+t.s.tags+`
-		WHERE (domain, app_id, row_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) AND tag = ''`, d, tn, id)
-	if err != nil {
-		return fmt.Errorf("integritypg: drop placeholders: %w", err)
-	}
-	return nil
+	return out, nil
 }
 
 func scanSealed(row pgx.CollectableRow) (integrity.Sealed, error) {
@@ -254,25 +191,91 @@ func scanSealed(row pgx.CollectableRow) (integrity.Sealed, error) {
 	return s, err
 }
 
-func (t *storeTx) Put(ctx context.Context, rows []integrity.Sealed) error {
-	if len(rows) == 0 {
-		return nil
+// Put inserts the rows that are new and locks, then updates, the ones
+// that exist, so each new row is written once. A key that a concurrent
+// update deletes between the two steps is tried again.
+func (t *storeTx) Put(ctx context.Context, rows []integrity.Sealed) ([]integrity.Sealed, error) {
+	byKey := make(map[integrity.Key]integrity.Sealed, len(rows))
+	for _, r := range rows {
+		byKey[r.Key] = r
 	}
+	var old []integrity.Sealed
+	pending := rows
+	for len(pending) > 0 {
+		inserted, err := t.insertNew(ctx, pending)
+		if err != nil {
+			return nil, err
+		}
+		var rest []integrity.Key
+		for _, r := range pending {
+			if !inserted[r.Key] {
+				rest = append(rest, r.Key)
+			}
+		}
+		locked, err := t.Lock(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		old = append(old, locked...)
+		have := make(map[integrity.Key]bool, len(locked))
+		for _, l := range locked {
+			have[l.Key] = true
+		}
+		pending = pending[:0:0]
+		for _, k := range rest {
+			if !have[k] {
+				pending = append(pending, byKey[k]) // deleted meanwhile
+			}
+		}
+	}
+	if len(old) == 0 {
+		return nil, nil
+	}
+
+	n := len(old)
+	d, tn, id, sc := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	kid, tags := make([]int64, n), make([][]byte, n)
+	for i, o := range old {
+		r := byKey[o.Key]
+		d[i], tn[i], id[i], sc[i], kid[i], tags[i] = r.Domain, r.Tenant, r.ID, r.Scope, int64(r.KeyID), r.Tag
+	}
+	_, err := t.tx.Exec(ctx, `UPDATE `+t.s.tags+` AS x SET scope = u.s, key_id = u.k, tag = u.g
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::bytea[]) AS u(d, t, i, s, k, g)
+		WHERE x.domain = u.d AND x.app_id = u.t AND x.row_id = u.i`, d, tn, id, sc, kid, tags)
+	if err != nil {
+		return nil, fmt.Errorf("integritypg: update tags: %w", err)
+	}
+	return old, nil
+}
+
+// insertNew inserts the rows whose keys are not taken and returns their
+// keys. A key another update is inserting waits for that update's end.
+func (t *storeTx) insertNew(ctx context.Context, rows []integrity.Sealed) (map[integrity.Key]bool, error) {
 	n := len(rows)
 	d, tn, id, sc := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	kid, tags := make([]int64, n), make([][]byte, n)
 	for i, r := range rows {
 		d[i], tn[i], id[i], sc[i], kid[i], tags[i] = r.Domain, r.Tenant, r.ID, r.Scope, int64(r.KeyID), r.Tag
-		delete(t.placeholders, r.Key)
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO `+t.s.tags+` (domain, app_id, row_id, scope, key_id, tag)
+	res, err := t.tx.Query(ctx, `INSERT INTO `+t.s.tags+` (domain, app_id, row_id, scope, key_id, tag)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::bytea[])
-		ON CONFLICT (domain, app_id, row_id) DO UPDATE
-		SET scope = EXCLUDED.scope, key_id = EXCLUDED.key_id, tag = EXCLUDED.tag`, d, tn, id, sc, kid, tags)
+		ON CONFLICT DO NOTHING RETURNING domain, app_id, row_id`, d, tn, id, sc, kid, tags)
 	if err != nil {
-		return fmt.Errorf("integritypg: put tags: %w", err)
+		return nil, fmt.Errorf("integritypg: insert tags: %w", err)
 	}
-	return nil
+	keys, err := pgx.CollectRows(res, func(row pgx.CollectableRow) (integrity.Key, error) {
+		var k integrity.Key
+		err := row.Scan(&k.Domain, &k.Tenant, &k.ID)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("integritypg: insert tags: %w", err)
+	}
+	out := make(map[integrity.Key]bool, len(keys))
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
 }
 
 func (t *storeTx) Delete(ctx context.Context, keys []integrity.Key) error {
@@ -284,9 +287,6 @@ func (t *storeTx) Delete(ctx context.Context, keys []integrity.Key) error {
 		WHERE (domain, app_id, row_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`, d, tn, id)
 	if err != nil {
 		return fmt.Errorf("integritypg: delete tags: %w", err)
-	}
-	for _, k := range keys {
-		delete(t.placeholders, k)
 	}
 	return nil
 }

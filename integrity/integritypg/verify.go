@@ -273,7 +273,7 @@ func (v *Verifier) VerifyTable(ctx context.Context, t Table, report func(integri
 			mu.Unlock()
 		}
 	}
-	if _, pool := v.cfg.Store.q.(*pgxpool.Pool); v.cfg.JoinInDatabase || !pool {
+	if p, pool := v.cfg.Store.q.(*pgxpool.Pool); v.cfg.JoinInDatabase || !pool || p.Config().MaxConns < 2 {
 		return v.verifyJoin(ctx, t, safeReport)
 	}
 	return v.verifyStreams(ctx, t, safeReport)

@@ -345,7 +345,7 @@ func testFailedUpdate(t *testing.T, b *bundle) {
 		if err := tx.Delete(ctx, []integrity.Key{keyOf(rs[0])}); err != nil {
 			return err
 		}
-		if err := tx.Put(ctx, []integrity.Sealed{{Key: integrity.Key{Domain: domain, Tenant: "t1", ID: "x"}, Scope: "s", KeyID: 1, Tag: []byte{1}}}); err != nil {
+		if _, err := tx.Put(ctx, []integrity.Sealed{{Key: integrity.Key{Domain: domain, Tenant: "t1", ID: "x"}, Scope: "s", KeyID: 1, Tag: []byte{1}}}); err != nil {
 			return err
 		}
 		if err := tx.PutDigest(ctx, integrity.Digest{ScopeKey: integrity.ScopeKey{Domain: domain, Tenant: "t1", Scope: rs[0].Scope}, Count: 9}); err != nil {

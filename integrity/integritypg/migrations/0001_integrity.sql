@@ -12,8 +12,8 @@ CREATE TABLE IF NOT EXISTS integrity_tags (
     PRIMARY KEY (domain, app_id, row_id)
 );
 
--- Lets a reseal job find the rows still under an older key.
-CREATE INDEX IF NOT EXISTS integrity_tags_key_id ON integrity_tags (domain, key_id);
+-- No index on key_id: a reseal job pages through a domain in key order
+-- anyway, and without it replacing a tag can be a HOT update.
 
 CREATE TABLE IF NOT EXISTS integrity_digests (
     domain    text COLLATE "C" NOT NULL,
