@@ -523,12 +523,35 @@ func (m *Manager) put(s Session, now time.Time) {
 			}
 		}
 	}
-	// Never move activity back: a write claimed by a concurrent request
-	// may not have reached the store yet.
-	if old, ok := m.cache[s.ID]; ok && old.s.LastSeenAt.After(s.LastSeenAt) {
-		s.LastSeenAt = old.s.LastSeenAt
+	if old, ok := m.cache[s.ID]; ok {
+		// Revocation is final: a read that raced with it (a rotation that
+		// read the session just before) must not bring the session back.
+		if !old.s.RevokedAt.IsZero() && s.RevokedAt.IsZero() {
+			return
+		}
+		// Never move activity back: a write claimed by a concurrent
+		// request may not have reached the store yet.
+		if old.s.LastSeenAt.After(s.LastSeenAt) {
+			s.LastSeenAt = old.s.LastSeenAt
+		}
 	}
 	m.cache[s.ID] = cacheEntry{s: s, fetched: now}
+}
+
+// markRevoked records in the cache that this instance revoked a session,
+// so it refuses the session at once and no stale read can revive it.
+func (m *Manager) markRevoked(id string, now time.Time, reason Reason) {
+	if m.cfg.StateCacheTTL <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	e := m.cache[id]
+	e.s.ID = id
+	e.s.RevokedAt, e.s.RevokeReason = now, reason
+	e.fetched = now
+	m.cache[id] = e
 }
 
 func (m *Manager) emergencyUsed(ctx context.Context, s Session, now time.Time) {
@@ -609,7 +632,7 @@ func (m *Manager) revoke(ctx context.Context, s Session, reason Reason) (bool, e
 	if err != nil {
 		return false, err
 	}
-	m.forget(s.ID)
+	m.markRevoked(s.ID, now, reason)
 	if done {
 		m.revoked(ctx, s.AppID, s.UserID, s.ID, reason, now)
 	}
@@ -629,7 +652,7 @@ func (m *Manager) RevokeUser(ctx context.Context, appID, userID string, reason R
 		return 0, fmt.Errorf("session: revoke user: %w", err)
 	}
 	for _, id := range ids {
-		m.forget(id)
+		m.markRevoked(id, now, reason)
 		m.revoked(ctx, appID, userID, id, reason, now)
 	}
 	return len(ids), nil

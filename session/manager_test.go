@@ -1002,3 +1002,43 @@ func TestNoTokensInHooksOrErrors(t *testing.T) {
 		}
 	}
 }
+
+// racingStore revokes the session in the middle of a rotation, after the
+// store has read it live: the rotation's stale read must not revive the
+// session in the revoking instance's cache.
+type racingStore struct {
+	session.Store
+	m *session.Manager
+}
+
+func (r *racingStore) RotateRefresh(ctx context.Context, p session.RotateParams) (session.RotateResult, error) {
+	res, err := r.Store.RotateRefresh(ctx, p)
+	if err == nil && res.Rotated {
+		if err := r.m.Revoke(ctx, res.Session.ID, session.ReasonAdmin); err != nil {
+			return res, err
+		}
+	}
+	return res, err
+}
+
+func TestRevocationBeatsRacingRotation(t *testing.T) {
+	ctx := context.Background()
+	rs := &racingStore{}
+	b := setup(t, func(c *session.Config) {
+		rs.Store = c.Store
+		c.Store = rs
+	})
+	rs.m = b.m
+	tok := b.login(t)
+	b.clock.Advance(time.Minute)
+
+	next, err := b.m.Refresh(ctx, tok.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Passive, so no activity write re-reads the store: only the cache
+	// decides.
+	if _, err := b.m.AuthenticatePassive(ctx, next.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Errorf("token from a rotation that raced a revocation: got %v, want ErrRevoked", err)
+	}
+}
