@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatsdk/compliance/internal/pgtest"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRunNoFlags starts the command as the README's first command does
+// (no database, no keys; only a free port instead of :8080), checks that it
+// says how to try it and that its keys are for development, answers
+// /healthz, and shuts down cleanly, flushing the audit log.
+func TestRunNoFlags(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &stdout, &stderr, func(a string) { addrc <- a })
+	}()
+
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("run returned early: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start")
+	}
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"ok"`) {
+		t.Fatalf("healthz: %d %s", res.StatusCode, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not shut down")
+	}
+
+	if out := stdout.String(); !strings.Contains(out, "Try it") || !strings.Contains(out, "/v1/apps/demo/users") {
+		t.Errorf("stdout does not say how to try it:\n%s", out)
+	}
+	logs := stderr.String()
+	for _, want := range []string{"DEVELOPMENT KEYS", "in the clear", "audit log flushed"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	o, err := parseFlags([]string{
+		"-addr", ":9000", "-access-ttl", "5m", "-refresh-ttl", "8h", "-idle-timeout", "10m",
+		"-lockout-failures", "3", "-lockout-window", "1m", "-lockout-duration", "2m",
+		"-sweep-interval", "30m", "-retention-grace", "48h",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.addr != ":9000" || o.accessTTL != 5*time.Minute || o.refreshTTL != 8*time.Hour || o.idleTimeout != 10*time.Minute ||
+		o.lockoutFailures != 3 || o.lockoutWindow != time.Minute || o.lockoutDuration != 2*time.Minute ||
+		o.sweepInterval != 30*time.Minute || o.retentionGrace != 48*time.Hour {
+		t.Fatalf("parsed %+v", o)
+	}
+	if _, err := parseFlags([]string{"-tls-cert", "c.pem"}, io.Discard); err == nil {
+		t.Error("-tls-cert without -tls-key accepted")
+	}
+	t.Setenv("DATABASE_URL", "postgres://example/db")
+	if o, _ := parseFlags(nil, io.Discard); o.databaseURL != "postgres://example/db" {
+		t.Errorf("DATABASE_URL not used: %q", o.databaseURL)
+	}
+}
+
+// start runs the command with args until the returned stop is called.
+func start(t *testing.T, args ...string) (base string, logs *lockedBuffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &lockedBuffer{}
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), io.Discard, logs, func(a string) { addrc <- a })
+	}()
+	select {
+	case a := <-addrc:
+		base = "http://" + a
+	case err := <-done:
+		cancel()
+		t.Fatalf("run returned early: %v\n%s", err, logs.String())
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("server did not start")
+	}
+	return base, logs, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}
+}
+
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func field(t *testing.T, body, name string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("%q: %v", body, err)
+	}
+	s, _ := m[name].(string)
+	return s
+}
+
+// TestRunPostgres runs the command on Postgres twice with the same key
+// files: the second run reads what the first wrote, so the keys came from
+// the files and not from memory or the database.
+func TestRunPostgres(t *testing.T) {
+	db := pgtest.New(t)
+	dir := t.TempDir()
+	args := []string{"-database-url", db.URL, "-database-schema", db.Schema, "-kek-file", filepath.Join(dir, "kek.bin"), "-keys-file", filepath.Join(dir, "keys.json")}
+	const text = "first-run message"
+
+	base, logs, stop := start(t, args...)
+	if code, body := call(t, "POST", base+"/v1/apps/demo/users", "", `{"username":"alice","password":"a long passphrase of words"}`); code != 201 {
+		t.Fatalf("sign up: %d %s", code, body)
+	}
+	_, body := call(t, "POST", base+"/v1/apps/demo/login", "", `{"username":"alice","password":"a long passphrase of words"}`)
+	tok := field(t, body, "access_token")
+	_, body = call(t, "POST", base+"/v1/channels", tok, `{"name":"x"}`)
+	ch := field(t, body, "id")
+	if code, body := call(t, "POST", base+"/v1/channels/"+ch+"/messages", tok, `{"text":"`+text+`"}`); code != 201 {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	stop()
+	if !strings.Contains(logs.String(), "DEVELOPMENT KEK") || strings.Contains(logs.String(), text) {
+		t.Errorf("first run's log:\n%s", logs.String())
+	}
+
+	base, _, stop = start(t, args...)
+	defer stop()
+	_, body = call(t, "POST", base+"/v1/apps/demo/login", "", `{"username":"alice","password":"a long passphrase of words"}`)
+	tok = field(t, body, "access_token")
+	code, body := call(t, "GET", base+"/v1/channels/"+ch+"/messages", tok, "")
+	if code != 200 || !strings.Contains(body, text) || !strings.Contains(body, `"integrity":"ok"`) {
+		t.Fatalf("second run read: %d %s", code, body)
+	}
+	if code, body := call(t, "GET", base+"/v1/admin/audit/verify", tok, ""); code != 200 || !strings.Contains(body, `"ok":true`) {
+		t.Fatalf("second run verify: %d %s", code, body)
+	}
+}
