@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -144,8 +145,8 @@ func (e *Event) validate() error {
 		if len(f.v) > MaxFieldLen {
 			return fmt.Errorf("%w: %s longer than %d bytes", ErrInvalidEvent, f.name, MaxFieldLen)
 		}
-		if !utf8.ValidString(f.v) {
-			return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidEvent, f.name)
+		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+			return fmt.Errorf("%w: %s is not valid UTF-8 or holds a NUL byte", ErrInvalidEvent, f.name)
 		}
 	}
 	if len(e.Metadata) > MaxMetadata {
@@ -154,8 +155,8 @@ func (e *Event) validate() error {
 	n := 0
 	for k, v := range e.Metadata {
 		n += len(k) + len(v)
-		if k == "" || !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fmt.Errorf("%w: metadata key empty or not valid UTF-8", ErrInvalidEvent)
+		if k == "" || !utf8.ValidString(k+v) || strings.IndexByte(k+v, 0) >= 0 {
+			return fmt.Errorf("%w: metadata key empty, or not valid UTF-8, or holds a NUL byte", ErrInvalidEvent)
 		}
 	}
 	if n > MaxMetadataLen {

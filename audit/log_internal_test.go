@@ -161,6 +161,7 @@ func TestLogRejectsInvalidEvents(t *testing.T) {
 		"bad category": func(e *Event) { e.Category = "gossip" },
 		"long field":   func(e *Event) { e.ResourceID = string(make([]byte, MaxFieldLen+1)) },
 		"bad utf-8":    func(e *Event) { e.Actor = "\xff" },
+		"nul byte":     func(e *Event) { e.ResourceID = "a\x00b" },
 		"empty meta":   func(e *Event) { e.Metadata = map[string]string{"": "v"} },
 		"big metadata": func(e *Event) { e.Metadata = map[string]string{"k": string(make([]byte, MaxMetadataLen))} },
 	}
