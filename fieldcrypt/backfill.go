@@ -46,6 +46,14 @@ type PlainRows interface {
 	CountPlain(ctx context.Context, s Scope) (int64, error)
 }
 
+// BatchSealer is an optional interface of [PlainRows]: it applies a batch
+// of seals at once, each still conditional on its row's plaintext. A
+// Backfill uses it when PlainRows has it.
+type BatchSealer interface {
+	// SealBatch applies every seal and reports, for each, whether it did.
+	SealBatch(ctx context.Context, seals []SealParams) ([]bool, error)
+}
+
 // Backfill encrypts an existing plaintext column into its encrypted column
 // and clears the plaintext, in batches. Like [Rewrap] it keeps no state
 // outside the database, so a killed run is simply started again, and it
@@ -140,6 +148,7 @@ func (b *Backfill) pass(ctx context.Context, rep *BackfillReport, batch int) (in
 			return found, nil
 		}
 
+		seals := make([]SealParams, 0, len(rows))
 		for _, row := range rows {
 			found++
 			rep.Scanned++
@@ -148,10 +157,13 @@ func (b *Backfill) pass(ctx context.Context, rep *BackfillReport, batch int) (in
 			if err != nil {
 				return found, fmt.Errorf("fieldcrypt: backfill row %s: %w", row.ID, err)
 			}
-			ok, err := b.Rows.Seal(ctx, SealParams{Scope: b.Scope, ID: row.ID, Plaintext: row.Plaintext, Ciphertext: ct})
-			if err != nil {
-				return found, fmt.Errorf("fieldcrypt: backfill row %s: %w", row.ID, err)
-			}
+			seals = append(seals, SealParams{Scope: b.Scope, ID: row.ID, Plaintext: row.Plaintext, Ciphertext: ct})
+		}
+		done, err := b.seal(ctx, seals)
+		if err != nil {
+			return found, fmt.Errorf("fieldcrypt: backfill %s.%s: %w", b.Table, b.Column, err)
+		}
+		for _, ok := range done {
 			if ok {
 				rep.Sealed++
 			} else {
@@ -168,4 +180,24 @@ func (b *Backfill) pass(ctx context.Context, rep *BackfillReport, batch int) (in
 			return found, err
 		}
 	}
+}
+
+// seal applies a batch of seals, at once when Rows is a BatchSealer.
+func (b *Backfill) seal(ctx context.Context, seals []SealParams) ([]bool, error) {
+	if bs, ok := b.Rows.(BatchSealer); ok {
+		done, err := bs.SealBatch(ctx, seals)
+		if err == nil && len(done) != len(seals) {
+			err = fmt.Errorf("SealBatch returned %d results for %d seals", len(done), len(seals))
+		}
+		return done, err
+	}
+	done := make([]bool, len(seals))
+	for i, sl := range seals {
+		ok, err := b.Rows.Seal(ctx, sl)
+		if err != nil {
+			return nil, fmt.Errorf("row %s: %w", sl.ID, err)
+		}
+		done[i] = ok
+	}
+	return done, nil
 }

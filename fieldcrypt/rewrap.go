@@ -52,6 +52,14 @@ type Rows interface {
 	Swap(ctx context.Context, p SwapParams) (bool, error)
 }
 
+// BatchSwapper is an optional interface of [Rows]: it applies a batch of
+// swaps at once, for example in one transaction, each still conditional on
+// its row's old value. A Rewrap uses it when Rows has it.
+type BatchSwapper interface {
+	// SwapBatch applies every swap and reports, for each, whether it did.
+	SwapBatch(ctx context.Context, swaps []SwapParams) ([]bool, error)
+}
+
 // Rewrap re-encrypts one scope's rows of one column under the scope's
 // primary key, after a [Keyring.Rotate]. It works in batches, updates a row
 // only if it still holds the ciphertext it read, keeps no state but the
@@ -181,6 +189,7 @@ func (r *Rewrap) pass(ctx context.Context, rep *RewrapReport, after string, batc
 			return found, progressed, nil
 		}
 
+		swaps := make([]SwapParams, 0, len(rows))
 		for _, row := range rows {
 			if bytes.HasPrefix(row.Ciphertext, prefix) {
 				continue
@@ -200,10 +209,13 @@ func (r *Rewrap) pass(ctx context.Context, rep *RewrapReport, after string, batc
 			if err != nil {
 				return found, progressed, fmt.Errorf("fieldcrypt: rewrap row %s: %w", row.ID, err)
 			}
-			ok, err := r.Rows.Swap(ctx, SwapParams{Scope: r.Scope, ID: row.ID, Old: row.Ciphertext, New: ct})
-			if err != nil {
-				return found, progressed, fmt.Errorf("fieldcrypt: rewrap row %s: %w", row.ID, err)
-			}
+			swaps = append(swaps, SwapParams{Scope: r.Scope, ID: row.ID, Old: row.Ciphertext, New: ct})
+		}
+		done, err := r.swap(ctx, swaps)
+		if err != nil {
+			return found, progressed, fmt.Errorf("fieldcrypt: rewrap %s.%s: %w", r.Table, r.Column, err)
+		}
+		for _, ok := range done {
 			progressed = true
 			if ok {
 				rep.Rewrapped++
@@ -221,4 +233,27 @@ func (r *Rewrap) pass(ctx context.Context, rep *RewrapReport, after string, batc
 			return found, progressed, err
 		}
 	}
+}
+
+// swap applies a batch of swaps, at once when Rows is a BatchSwapper.
+func (r *Rewrap) swap(ctx context.Context, swaps []SwapParams) ([]bool, error) {
+	if len(swaps) == 0 {
+		return nil, nil
+	}
+	if b, ok := r.Rows.(BatchSwapper); ok {
+		done, err := b.SwapBatch(ctx, swaps)
+		if err == nil && len(done) != len(swaps) {
+			err = fmt.Errorf("SwapBatch returned %d results for %d swaps", len(done), len(swaps))
+		}
+		return done, err
+	}
+	done := make([]bool, len(swaps))
+	for i, sw := range swaps {
+		ok, err := r.Rows.Swap(ctx, sw)
+		if err != nil {
+			return nil, fmt.Errorf("row %s: %w", sw.ID, err)
+		}
+		done[i] = ok
+	}
+	return done, nil
 }

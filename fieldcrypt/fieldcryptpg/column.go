@@ -39,8 +39,9 @@ type ColumnConfig struct {
 
 // Column is an encrypted column of an application table: a
 // fieldcrypt.Rows for rewraps and a fieldcrypt.PlainRows for backfills.
-// Statements run on DB one at a time, each update conditional on the value
-// read. It is safe for concurrent use when its DB is.
+// Every update is conditional on the value read; a batch of them is sent
+// in one round trip and committed in one transaction (a savepoint when DB
+// is a caller's pgx.Tx). It is safe for concurrent use when its DB is.
 //
 // Stale rows are found by the first five bytes of the ciphertext, the key
 // prefix; on a large table an index on (tenant, id) keeps each batch an
@@ -57,8 +58,10 @@ type columnQueries struct {
 }
 
 var (
-	_ fieldcrypt.Rows      = (*Column)(nil)
-	_ fieldcrypt.PlainRows = (*Column)(nil)
+	_ fieldcrypt.Rows         = (*Column)(nil)
+	_ fieldcrypt.PlainRows    = (*Column)(nil)
+	_ fieldcrypt.BatchSwapper = (*Column)(nil)
+	_ fieldcrypt.BatchSealer  = (*Column)(nil)
 )
 
 // ErrNoScopeColumn means a Column without a Scope column was asked for the
@@ -229,4 +232,67 @@ func (c *Column) CountPlain(ctx context.Context, s fieldcrypt.Scope) (int64, err
 		return 0, fmt.Errorf("fieldcryptpg: count plaintext: %w", err)
 	}
 	return n, nil
+}
+
+// SwapBatch implements fieldcrypt.BatchSwapper.
+func (c *Column) SwapBatch(ctx context.Context, swaps []fieldcrypt.SwapParams) ([]bool, error) {
+	b := &pgx.Batch{}
+	for _, p := range swaps {
+		if err := c.scope(p.Scope); err != nil {
+			return nil, err
+		}
+		b.Queue(c.q.swap, p.Scope.Tenant, p.Scope.Name, p.ID, p.Old, p.New)
+	}
+	done, err := c.batch(ctx, b, len(swaps))
+	if err != nil {
+		return nil, fmt.Errorf("fieldcryptpg: swap rows: %w", err)
+	}
+	return done, nil
+}
+
+// SealBatch implements fieldcrypt.BatchSealer.
+func (c *Column) SealBatch(ctx context.Context, seals []fieldcrypt.SealParams) ([]bool, error) {
+	b := &pgx.Batch{}
+	for _, p := range seals {
+		if err := c.plain(p.Scope); err != nil {
+			return nil, err
+		}
+		b.Queue(c.q.seal, p.Scope.Tenant, p.Scope.Name, p.ID, string(p.Plaintext), p.Ciphertext)
+	}
+	done, err := c.batch(ctx, b, len(seals))
+	if err != nil {
+		return nil, fmt.Errorf("fieldcryptpg: seal rows: %w", err)
+	}
+	return done, nil
+}
+
+// batch runs n conditional updates in one transaction and reports which
+// changed a row.
+func (c *Column) batch(ctx context.Context, b *pgx.Batch, n int) ([]bool, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	tx, err := c.db.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+
+	br := tx.SendBatch(ctx, b)
+	done := make([]bool, n)
+	for i := range n {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		done[i] = tag.RowsAffected() == 1
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return done, nil
 }

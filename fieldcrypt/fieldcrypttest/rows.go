@@ -57,6 +57,7 @@ func RunRows(t *testing.T, newTable func(t *testing.T) Table) {
 		{"PlainSealCount", testPlainSeal},
 		{"RewrapEveryRow", testRewrapAll},
 		{"RewrapKilledAndRestarted", testRewrapKilled},
+		{"RewrapKilledMidBatch", testRewrapKilledMidBatch},
 		{"RewrapTwoAtOnce", testRewrapTwo},
 		{"RewrapConcurrentEditWins", testRewrapEditWins},
 		{"RewrapLeavesUndecryptable", testRewrapUndecryptable},
@@ -341,6 +342,55 @@ func testRewrapKilled(t *testing.T, tb Table) {
 	check(t, tb, kr, ScopeA, want, newID)
 }
 
+// killingRows cancels the job's context as its second batch is written, so
+// the kill lands inside a write.
+type killingRows struct {
+	fieldcrypt.Rows
+	cancel  context.CancelFunc
+	batches int
+}
+
+func (k *killingRows) SwapBatch(ctx context.Context, swaps []fieldcrypt.SwapParams) ([]bool, error) {
+	k.batches++
+	if k.batches == 2 {
+		k.cancel()
+	}
+	if b, ok := k.Rows.(fieldcrypt.BatchSwapper); ok {
+		return b.SwapBatch(ctx, swaps)
+	}
+	done := make([]bool, len(swaps))
+	for i, p := range swaps {
+		ok, err := k.Rows.Swap(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		done[i] = ok
+	}
+	return done, nil
+}
+
+func testRewrapKilledMidBatch(t *testing.T, tb Table) {
+	kr := keyrings(t, 1)[0]
+	want := fill(t, tb, kr, ScopeA, 10)
+	newID, err := kr.Rotate(context.Background(), ScopeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rows := &killingRows{Rows: tb.Rows, cancel: cancel}
+	if _, err := rewrapOf(kr, rows, ScopeA).Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("killed rewrap: got %v, want context.Canceled", err)
+	}
+	check(t, tb, kr, ScopeA, want, 0)
+
+	rep, err := rewrapOf(kr, tb.Rows, ScopeA).Run(context.Background())
+	if err != nil || !rep.Done {
+		t.Fatalf("restarted rewrap: %+v, %v", rep, err)
+	}
+	check(t, tb, kr, ScopeA, want, newID)
+}
+
 func testRewrapTwo(t *testing.T, tb Table) {
 	krs := keyrings(t, 2)
 	want := fill(t, tb, krs[0], ScopeA, 20)
@@ -387,6 +437,24 @@ type editingRows struct {
 func (e *editingRows) Swap(ctx context.Context, p fieldcrypt.SwapParams) (bool, error) {
 	e.once.Do(e.edit)
 	return e.Rows.Swap(ctx, p)
+}
+
+// SwapBatch passes batches on when the Rows under test takes them, so the
+// batch path is the one tested.
+func (e *editingRows) SwapBatch(ctx context.Context, swaps []fieldcrypt.SwapParams) ([]bool, error) {
+	e.once.Do(e.edit)
+	if b, ok := e.Rows.(fieldcrypt.BatchSwapper); ok {
+		return b.SwapBatch(ctx, swaps)
+	}
+	done := make([]bool, len(swaps))
+	for i, p := range swaps {
+		ok, err := e.Rows.Swap(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		done[i] = ok
+	}
+	return done, nil
 }
 
 func testRewrapEditWins(t *testing.T, tb Table) {
@@ -493,6 +561,23 @@ type editingPlain struct {
 func (e *editingPlain) Seal(ctx context.Context, p fieldcrypt.SealParams) (bool, error) {
 	e.once.Do(e.edit)
 	return e.PlainRows.Seal(ctx, p)
+}
+
+// SealBatch passes batches on when the PlainRows under test takes them.
+func (e *editingPlain) SealBatch(ctx context.Context, seals []fieldcrypt.SealParams) ([]bool, error) {
+	e.once.Do(e.edit)
+	if b, ok := e.PlainRows.(fieldcrypt.BatchSealer); ok {
+		return b.SealBatch(ctx, seals)
+	}
+	done := make([]bool, len(seals))
+	for i, p := range seals {
+		ok, err := e.PlainRows.Seal(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		done[i] = ok
+	}
+	return done, nil
 }
 
 func testBackfillEditWins(t *testing.T, tb Table) {
