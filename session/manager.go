@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/chatsdk/compliance/internal/canon"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Defaults and limits of [Config].
@@ -199,7 +198,8 @@ func New(cfg Config) (*Manager, error) {
 }
 
 // SetKeys replaces the key ring, for key rotation without a restart.
-// Tokens signed by a key that the new ring lacks stop verifying at once.
+// Tokens signed by a key that the new ring lacks stop verifying at once,
+// and the verified-token cache starts empty. A nil ring is ignored.
 func (m *Manager) SetKeys(ring *KeyRing) {
 	if ring == nil {
 		return
@@ -290,18 +290,17 @@ func (m *Manager) sign(s Session, now time.Time) (string, time.Time, error) {
 	if s.ExpiresAt.Before(exp) {
 		exp = s.ExpiresAt
 	}
+	expSec, iatSec := exp.Unix(), now.Unix()
 	c := &wireClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: m.cfg.Issuer, Subject: s.UserID, Audience: jwt.ClaimStrings{m.cfg.Audience},
-			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), ID: jti,
-		},
+		Issuer: m.cfg.Issuer, Subject: s.UserID, Audience: []string{m.cfg.Audience},
+		ExpiresAt: &expSec, IssuedAt: &iatSec, ID: jti,
 		Tenant: s.AppID, SessionID: s.ID, AMR: s.AMR, Emergency: s.EmergencyGrantID,
 	}
 	tok, err := m.signer.Load().sign(c)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return tok, exp.Truncate(time.Second), nil
+	return tok, time.Unix(expSec, 0).UTC(), nil
 }
 
 // newRefreshToken returns a fresh refresh token and its stored hash.

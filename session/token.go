@@ -38,14 +38,52 @@ type Claims struct {
 	EmergencyGrantID string
 }
 
-// wireClaims is the JSON form of an access token's claims.
+// wireClaims is the JSON form of an access token's claims. It implements
+// jwt.Claims itself rather than embedding jwt.RegisteredClaims: plain
+// integer times and an aud array decode in one pass, where the library's
+// NumericDate and ClaimStrings each run a nested JSON decode. It accepts
+// only what this package issues: integer exp, iat and nbf, and aud as an
+// array.
 type wireClaims struct {
-	jwt.RegisteredClaims
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  []string `json:"aud"`
+	ExpiresAt *int64   `json:"exp"`
+	IssuedAt  *int64   `json:"iat"`
+	NotBefore *int64   `json:"nbf,omitempty"`
+	ID        string   `json:"jti"`
 	Tenant    string   `json:"tid"`
 	SessionID string   `json:"sid"`
 	AMR       []string `json:"amr,omitempty"`
 	Emergency string   `json:"emg,omitempty"`
 }
+
+func numericDate(sec *int64) *jwt.NumericDate {
+	if sec == nil {
+		return nil
+	}
+	return jwt.NewNumericDate(time.Unix(*sec, 0))
+}
+
+// GetExpirationTime implements jwt.Claims.
+func (c *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return numericDate(c.ExpiresAt), nil
+}
+
+// GetIssuedAt implements jwt.Claims.
+func (c *wireClaims) GetIssuedAt() (*jwt.NumericDate, error) { return numericDate(c.IssuedAt), nil }
+
+// GetNotBefore implements jwt.Claims.
+func (c *wireClaims) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.NotBefore), nil }
+
+// GetIssuer implements jwt.Claims.
+func (c *wireClaims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject implements jwt.Claims.
+func (c *wireClaims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience implements jwt.Claims.
+func (c *wireClaims) GetAudience() (jwt.ClaimStrings, error) { return c.Audience, nil }
 
 // Validate is called by the jwt parser after the registered claims pass:
 // it makes the claims this package relies on mandatory.
@@ -194,14 +232,14 @@ func (s *signer) verifyFull(token string) (Claims, error) {
 	c := Claims{
 		Issuer:           wc.Issuer,
 		Subject:          wc.Subject,
-		Audience:         slices.Clone([]string(wc.Audience)),
+		Audience:         wc.Audience,
 		ID:               wc.ID,
 		Tenant:           wc.Tenant,
 		SessionID:        wc.SessionID,
 		AMR:              wc.AMR,
 		EmergencyGrantID: wc.Emergency,
-		IssuedAt:         wc.IssuedAt.Time,
-		ExpiresAt:        wc.ExpiresAt.Time,
+		IssuedAt:         time.Unix(*wc.IssuedAt, 0).UTC(),
+		ExpiresAt:        time.Unix(*wc.ExpiresAt, 0).UTC(),
 	}
 	return c, nil
 }
