@@ -39,6 +39,11 @@ type Backend struct {
 	// (and, in memory, the rows) of the messages the batch deleted, with
 	// the sealer bound to the batch's transaction where there is one.
 	Forget func(ctx context.Context, sealer *integrity.Sealer, d retention.Deleted) error
+	// AppendInBatch, when not nil, appends audit events inside the
+	// transaction of the retention batch ctx belongs to, so the record of
+	// a deletion commits with the deletion. It reports false when ctx has
+	// no such transaction.
+	AppendInBatch func(ctx context.Context, stream string, events []audit.Event) (bool, error)
 	// Close releases the backend's resources.
 	Close func()
 }

@@ -4,20 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/chatsdk/compliance/audit"
+	"github.com/chatsdk/compliance/integrity"
 	"github.com/chatsdk/compliance/internal/pgtest"
 	"github.com/chatsdk/compliance/session/mfa"
 	"github.com/chatsdk/compliance/session/password"
@@ -73,6 +78,8 @@ type fixture struct {
 
 type setup struct {
 	mfa *mfa.Policy
+	// wrapAudit, when not nil, wraps the backend's audit store.
+	wrapAudit func(audit.Store) audit.Store
 }
 
 // backends are the two ways to run every end-to-end test.
@@ -107,6 +114,9 @@ func newFixture(t *testing.T, backend string, s setup) *fixture {
 			t.Fatalf("postgres backend: %v", err)
 		}
 		f.backend = b
+	}
+	if s.wrapAudit != nil {
+		f.backend.Audit = s.wrapAudit(f.backend.Audit)
 	}
 	keys, err := GenerateDevelopmentKeys()
 	if err != nil {
@@ -317,8 +327,11 @@ func TestMessageLife(t *testing.T) {
 		}
 		f.verifyOK(tok.access)
 
-		if strings.Contains(f.logs.String(), text) {
-			t.Fatal("message text in the server log")
+		logs := f.logs.String()
+		for what, secret := range map[string]string{"message text": text, "access token": tok.access, "refresh token": tok.refresh, "password": pw("alice")} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("%s in the server log", what)
+			}
 		}
 		for _, e := range evs {
 			if b, _ := json.Marshal(e); strings.Contains(string(b), text) {
@@ -474,9 +487,10 @@ func TestHeldChannelSurvivesSweep(t *testing.T) {
 		f.signup("alice")
 		tok := f.login("alice")
 		held, free := f.channel(tok.access, "litigation"), f.channel(tok.access, "daily")
+		var heldIDs, freeIDs []string
 		for i := range 2 {
-			f.post(tok.access, held, fmt.Sprint("held message ", i))
-			f.post(tok.access, free, fmt.Sprint("free message ", i))
+			heldIDs = append(heldIDs, f.post(tok.access, held, fmt.Sprint("held message ", i)))
+			freeIDs = append(freeIDs, f.post(tok.access, free, fmt.Sprint("free message ", i)))
 		}
 		r := f.want(f.do("POST", "/v1/admin/holds", tok.access, map[string]string{"scope": "channel", "id": held, "reason": "case 2026-17"}), 201, "place hold")
 		hold := str(r, "id")
@@ -503,6 +517,15 @@ func TestHeldChannelSurvivesSweep(t *testing.T) {
 			t.Fatalf("sweep events: %v", evs)
 		}
 		f.verifyOK(tok.access)
+
+		// The swept messages' integrity tags went with them; the held
+		// ones keep theirs.
+		for _, id := range append(heldIDs, freeIDs...) {
+			_, err := f.backend.Integrity.Sealed(context.Background(), integrity.Key{Domain: MessagesTable, Tenant: app, ID: id})
+			if swept := slices.Contains(freeIDs, id); swept != errors.Is(err, integrity.ErrNotSealed) {
+				t.Errorf("message %s (swept %v): tag lookup %v", id, swept, err)
+			}
+		}
 
 		// Released, the held channel goes at the next sweep.
 		f.want(f.do("DELETE", "/v1/admin/holds/"+hold, tok.access, nil), 204, "release hold")
@@ -729,4 +752,40 @@ func scanSchema(t *testing.T, pool *pgxpool.Pool, schema, needle string) (int, [
 		}
 	}
 	return len(cols), hits
+}
+
+// failingAudit is an audit store whose appends fail on demand.
+type failingAudit struct {
+	audit.Store
+	fail atomic.Bool
+}
+
+func (a *failingAudit) Append(ctx context.Context, stream string, events []audit.Event) ([]audit.Entry, error) {
+	if a.fail.Load() {
+		return nil, errors.New("disk full")
+	}
+	return a.Store.Append(ctx, stream, events)
+}
+
+// TestAuditFailsClosed: a request whose audit entry cannot be made durable
+// gets no answer but a 503: the client never sees data the log has not
+// recorded the access to.
+func TestAuditFailsClosed(t *testing.T) {
+	eachBackendWith(t, setup{wrapAudit: func(s audit.Store) audit.Store { return &failingAudit{Store: s} }}, func(t *testing.T, f *fixture) {
+		fa := f.backend.Audit.(*failingAudit)
+		f.signup("alice")
+		tok := f.login("alice")
+		ch := f.channel(tok.access, "ward")
+		f.post(tok.access, ch, "visible once audited")
+
+		fa.fail.Store(true)
+		r := f.want(f.do("GET", "/v1/channels/"+ch+"/messages", tok.access, nil), 503, "read without audit")
+		if str(r, "error") != "audit_unavailable" || strings.Contains(r.raw, "visible once audited") {
+			t.Fatalf("body: %s", r.raw)
+		}
+		fa.fail.Store(false)
+		if got := f.read(tok.access, ch); len(got) != 1 {
+			t.Fatalf("read after recovery: %v", got)
+		}
+	})
 }

@@ -141,8 +141,12 @@ func (s *Server) onEmergencyUsed(ctx context.Context, e session.EmergencyEvent) 
 	})
 }
 
+// onSweepBatch records a retention batch. On Postgres the entry is
+// appended in the batch's own transaction, so the deletion and its record
+// commit together or not at all; in memory an error still rolls the batch
+// back.
 func (s *Server) onSweepBatch(ctx context.Context, r retention.Record) error {
-	return s.record(ctx, audit.Event{
+	e := audit.Event{
 		Tenant:       r.AppID,
 		Actor:        "retention:" + r.Owner,
 		Type:         audit.TypeRetentionSweep,
@@ -159,7 +163,20 @@ func (s *Server) onSweepBatch(ctx context.Context, r retention.Record) error {
 			"policy_version": strconv.FormatInt(r.PolicyVersion, 10),
 			"cutoff":         r.Cutoff.UTC().Format("2006-01-02T15:04:05Z"),
 		},
-	})
+	}
+	if in := s.cfg.Backend.AppendInBatch; in != nil {
+		if err := s.audit.Prepare(&e); err != nil {
+			return err
+		}
+		// The Log's default stream is the tenant.
+		if done, err := in(ctx, e.Tenant, []audit.Event{e}); done {
+			if err != nil {
+				s.log.Error("audit record in sweep batch failed", "err", err)
+			}
+			return err
+		}
+	}
+	return s.record(ctx, e)
 }
 
 func clip(s string, n int) string {

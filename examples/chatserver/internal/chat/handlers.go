@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/chatsdk/compliance/audit"
 	"github.com/chatsdk/compliance/fieldcrypt"
 	"github.com/chatsdk/compliance/integrity"
 	"github.com/chatsdk/compliance/internal/canon"
@@ -136,7 +137,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := noteOf(r)
-	n.Type = "auth.login_failed"
+	n.Type = audit.TypeLoginFailed
 	if in.Username == "" || len(in.Username) > lockout.MaxAccountLen {
 		writeError(w, r, http.StatusUnauthorized, "invalid_credentials", "wrong user name or password")
 		return
@@ -222,7 +223,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	n.Type, n.SessionID = "auth.login", t.SessionID
+	n.Type, n.SessionID = audit.TypeLogin, t.SessionID
 	writeJSON(w, http.StatusOK, s.tokenBody(t))
 }
 

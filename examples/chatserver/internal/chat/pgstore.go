@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chatsdk/compliance/audit"
 	"github.com/chatsdk/compliance/audit/auditpg"
 	"github.com/chatsdk/compliance/fieldcrypt/fieldcryptpg"
 	"github.com/chatsdk/compliance/integrity"
@@ -107,6 +108,14 @@ func NewPostgresBackend(ctx context.Context, pool *pgxpool.Pool, schema string) 
 			}
 			_, err := sealer.WithStore(st).Forget(ctx, MessagesTable, d.AppID, d.IDs)
 			return err
+		},
+		AppendInBatch: func(ctx context.Context, stream string, events []audit.Event) (bool, error) {
+			tx, ok := retentionpg.Tx(ctx)
+			if !ok {
+				return false, nil
+			}
+			_, err := as.AppendTx(ctx, tx, stream, events)
+			return true, err
 		},
 		Close: func() {},
 	}, nil
