@@ -14,7 +14,9 @@
 // those of the [KeyRing], picks the key by kid and refuses a token whose
 // algorithm is not its key's, so neither "alg: none" nor an HS256 token
 // keyed with an EdDSA public key can pass. exp, iat, iss and aud are
-// required, with a leeway of 5 seconds (at most a minute). A token that
+// required, with a leeway of 5 seconds (at most a minute), and only the
+// shape this package issues is accepted (integer times, aud as an array).
+// A token that
 // passed verification is remembered by its exact text until it expires, so
 // the same token on the next request skips the signature check
 // (Config.VerifyCacheSize).
