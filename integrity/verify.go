@@ -105,8 +105,12 @@ type Scan struct {
 	domain string
 	report func(Finding)
 	sums   map[ScopeKey]*scopeAcc
-	enc    canon.Encoder
-	sum    Summary
+	// last and lastKey cache the scope of the previous row: rows of one
+	// scope tend to come together.
+	last    *scopeAcc
+	lastKey ScopeKey
+	enc     canon.Encoder
+	sum     Summary
 }
 
 // NewScan returns a Scan of domain that hands findings to report (which
@@ -126,11 +130,15 @@ func (sc *Scan) emit(f Finding) {
 
 func (sc *Scan) count(sealed *Sealed) {
 	sc.sum.Sealed++
-	k := ScopeKey{Domain: sc.domain, Tenant: sealed.Tenant, Scope: sealed.Scope}
-	acc := sc.sums[k]
-	if acc == nil {
-		acc = &scopeAcc{}
-		sc.sums[k] = acc
+	acc := sc.last
+	if acc == nil || sc.lastKey.Tenant != sealed.Tenant || sc.lastKey.Scope != sealed.Scope {
+		k := ScopeKey{Domain: sc.domain, Tenant: sealed.Tenant, Scope: sealed.Scope}
+		acc = sc.sums[k]
+		if acc == nil {
+			acc = &scopeAcc{}
+			sc.sums[k] = acc
+		}
+		sc.last, sc.lastKey = acc, k
 	}
 	acc.count++
 	acc.sum.Add(Element(sealed.Scope, sealed.Tag))

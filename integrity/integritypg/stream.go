@@ -28,7 +28,7 @@ type pair struct {
 	has bool // s is set
 }
 
-const streamBatch = 512
+const streamBatch = 4096
 
 // snapshotTx begins a repeatable-read, read-only transaction, on the
 // snapshot snap when it is not empty.
@@ -84,8 +84,8 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	rowCh := make(chan []streamRow, 4)
-	tagCh := make(chan []integrity.Sealed, 4)
+	rowCh := make(chan []streamRow, 8)
+	tagCh := make(chan []integrity.Sealed, 8)
 
 	wg.Add(2)
 	go func() {
