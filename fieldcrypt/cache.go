@@ -143,6 +143,9 @@ type flightCall struct {
 	err  error
 }
 
+// TODO: a load runs under the first caller's context; when that is
+// cancelled, the callers waiting on it fail too (and load again on their
+// next call).
 func (f *flight) do(key cacheKey, fn func() (*loaded, error)) (*loaded, error) {
 	f.mu.Lock()
 	if f.calls == nil {

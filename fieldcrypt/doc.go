@@ -57,9 +57,22 @@
 // Config.OnShred reports it. Call it from a retention hook. See its
 // documentation for what it takes to reach backups.
 //
+// Rewrap and Backfill read and write the application's table through the
+// small [Rows] and [PlainRows] interfaces (fieldcryptpg.Column for
+// Postgres, [MemoryColumn] in memory), writing a batch at a time when the
+// table also implements [BatchSwapper] or [BatchSealer].
+//
 // # Wiring
 //
 // Other packages that need to store a secret (session/mfa's TOTP seeds)
-// declare a small interface; the application adapts a Keyring to it with
-// a closure over [Keyring.Encrypt] and [Keyring.Decrypt].
+// declare a small interface; the application adapts a Keyring to it,
+// usually through a [Field], whose Encrypt and Decrypt take a tenant, a row
+// id and the bytes.
+//
+// # Concurrency and several instances
+//
+// A Keyring is safe for concurrent use. Instances sharing a Store agree
+// through it: keysets are created and changed by compare-and-swap, an
+// instance meeting a key it lacks reloads, and rotations and shreds by
+// others reach its cache within Config.CacheTTL.
 package fieldcrypt

@@ -223,6 +223,10 @@ func (k *Keyring) change(ctx context.Context, s Scope, p Purpose, fn func(*keyse
 // longer than the retention period in those backups, or the KEK is
 // destroyed: an old backup of the keyset store can still be unwrapped with
 // a live KEK.
+//
+// TODO: other instances learn of a shred only when their cached keyset
+// expires; a change feed from the store (Postgres LISTEN/NOTIFY calling
+// Forget) would make it immediate.
 func (k *Keyring) Shred(ctx context.Context, s Scope) error {
 	if err := s.validate(); err != nil {
 		return err

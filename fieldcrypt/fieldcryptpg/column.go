@@ -34,6 +34,9 @@ type ColumnConfig struct {
 	Ciphertext string
 	// Plaintext is the text column a backfill reads and clears. Required
 	// for a backfill only.
+	//
+	// TODO: a legacy bytea column needs Plain and Seal without the text
+	// conversion.
 	Plaintext string
 }
 
