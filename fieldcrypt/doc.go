@@ -44,6 +44,11 @@
 // only against rewrap reports that show no row uses it. A [Backfill]
 // moves a legacy plaintext column into its encrypted column.
 //
+// Rewrap and Backfill read and write the application's table through the
+// small [Rows] and [PlainRows] interfaces (fieldcryptpg.Column for
+// Postgres, [MemoryColumn] in memory), writing a batch at a time when the
+// table also implements [BatchSwapper] or [BatchSealer].
+//
 // # Blind indexes
 //
 // [Keyring.BlindIndex] gives an equality-searchable index of a field: a
@@ -56,11 +61,6 @@
 // fails with [ErrShredded] from then on, other scopes are untouched, and
 // Config.OnShred reports it. Call it from a retention hook. See its
 // documentation for what it takes to reach backups.
-//
-// Rewrap and Backfill read and write the application's table through the
-// small [Rows] and [PlainRows] interfaces (fieldcryptpg.Column for
-// Postgres, [MemoryColumn] in memory), writing a batch at a time when the
-// table also implements [BatchSwapper] or [BatchSealer].
 //
 // # Wiring
 //

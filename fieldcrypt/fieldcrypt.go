@@ -206,8 +206,10 @@ func KeyPrefix(id uint32) []byte {
 
 // ShredEvent reports a scope whose keys were destroyed.
 type ShredEvent struct {
+	// Scope is the shredded scope.
 	Scope Scope
-	At    time.Time
+	// At is when the keysets were destroyed, by the Keyring's clock.
+	At time.Time
 }
 
 // Config configures a [Keyring].

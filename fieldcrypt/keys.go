@@ -25,8 +25,11 @@ const (
 
 // KeyInfo describes one key of a scope's keyset. It holds no key material.
 type KeyInfo struct {
-	ID      uint32
-	Status  KeyStatus
+	// ID is the key ID that prefixes its ciphertexts.
+	ID uint32
+	// Status is enabled, disabled or destroyed.
+	Status KeyStatus
+	// Primary reports whether the key encrypts new values.
 	Primary bool
 }
 
