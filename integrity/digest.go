@@ -42,8 +42,11 @@ func (s *Sum) Sub(o Sum) {
 // domain, tenant, id and fields under a secret key, so only rows sealed by
 // the package have elements that a stored digest accounts for.
 func Element(scope string, tag []byte) Sum {
-	var buf [256]byte
-	return sha256.Sum256(canon.Append(buf[:0], elementDomain, canon.String(scope), canon.Bytes(tag)))
+	return sha256.Sum256(appendElementInput(nil, scope, tag))
+}
+
+func appendElementInput(dst []byte, scope string, tag []byte) []byte {
+	return canon.Append(dst, elementDomain, canon.String(scope), canon.Bytes(tag))
 }
 
 // ScopeKey names one digest: a scope of a tenant within a domain.

@@ -23,7 +23,14 @@ import (
 type hmacKey struct {
 	prefix  []byte
 	tagSize int
-	pool    sync.Pool // of hash.Hash
+	pool    sync.Pool // of *hmacState
+}
+
+// hmacState is a reusable HMAC instance with room for its output, so that
+// summing into it does not allocate.
+type hmacState struct {
+	h   hash.Hash
+	out [sha256.Size]byte
 }
 
 // fastKeys returns the enabled HMAC-SHA256 TINK-variant keys of h by id,
@@ -49,7 +56,7 @@ func fastKeys(h *keyset.Handle) map[uint32]*hmacKey {
 		out[e.KeyID()] = &hmacKey{
 			prefix:  k.OutputPrefix(),
 			tagSize: p.CryptographicTagSizeInBytes(),
-			pool:    sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }},
+			pool:    sync.Pool{New: func() any { return &hmacState{h: hmac.New(sha256.New, secret)} }},
 		}
 	}
 	for id, n := range seen {
@@ -60,21 +67,29 @@ func fastKeys(h *keyset.Handle) map[uint32]*hmacKey {
 	return out
 }
 
+// sum computes msg's HMAC into st.out.
+func (k *hmacKey) sum(st *hmacState, msg []byte) []byte {
+	st.h.Reset()
+	st.h.Write(msg)
+	return st.h.Sum(st.out[:0])[:k.tagSize]
+}
+
 // tag appends the tag of msg to dst.
 func (k *hmacKey) tag(dst, msg []byte) []byte {
-	m := k.pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write(msg)
-	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
-	k.pool.Put(m)
+	st := k.pool.Get().(*hmacState)
 	dst = append(dst, k.prefix...)
-	return append(dst, sum[:k.tagSize]...)
+	dst = append(dst, k.sum(st, msg)...)
+	k.pool.Put(st)
+	return dst
 }
 
 // check reports in constant time whether tag is msg's tag under k.
 func (k *hmacKey) check(msg, tag []byte) bool {
-	var buf [64]byte
-	want := k.tag(buf[:0], msg)
-	return subtle.ConstantTimeCompare(want, tag) == 1
+	if len(tag) != len(k.prefix)+k.tagSize || subtle.ConstantTimeCompare(tag[:len(k.prefix)], k.prefix) != 1 {
+		return false
+	}
+	st := k.pool.Get().(*hmacState)
+	ok := subtle.ConstantTimeCompare(k.sum(st, msg), tag[len(k.prefix):]) == 1
+	k.pool.Put(st)
+	return ok
 }

@@ -3,6 +3,7 @@ package integrity
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"iter"
 	"maps"
 	"slices"
@@ -110,6 +111,7 @@ type Scan struct {
 	last    *scopeAcc
 	lastKey ScopeKey
 	enc     canon.Encoder
+	ebuf    []byte
 	sum     Summary
 }
 
@@ -141,7 +143,8 @@ func (sc *Scan) count(sealed *Sealed) {
 		sc.last, sc.lastKey = acc, k
 	}
 	acc.count++
-	acc.sum.Add(Element(sealed.Scope, sealed.Tag))
+	sc.ebuf = appendElementInput(sc.ebuf[:0], sealed.Scope, sealed.Tag)
+	acc.sum.Add(sha256.Sum256(sc.ebuf))
 }
 
 // Row checks one row that exists, with its tag (nil when it has none).
