@@ -657,6 +657,24 @@ func (m *Manager) RevokeUser(ctx context.Context, appID, userID string, reason R
 	return len(ids), nil
 }
 
+// Sessions lists a user's live sessions (not revoked, expired or idle),
+// newest first: for a "signed-in devices" page, or for an administrator
+// reviewing access before revoking one with [Manager.Revoke].
+func (m *Manager) Sessions(ctx context.Context, appID, userID string) ([]Session, error) {
+	now := m.now()
+	all, err := m.store.UserSessions(ctx, appID, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("session: list sessions: %w", err)
+	}
+	live := all[:0]
+	for _, s := range all {
+		if s.check(now, m.cfg.IdleTimeout) == nil {
+			live = append(live, s)
+		}
+	}
+	return live, nil
+}
+
 func (m *Manager) forget(id string) {
 	m.mu.Lock()
 	delete(m.cache, id)

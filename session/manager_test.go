@@ -745,9 +745,29 @@ func TestRevokeUser(t *testing.T) {
 	if len(b.events.revoked) != 2 || b.events.revoked[0].Reason != session.ReasonPasswordChange {
 		t.Errorf("revoke hooks: %+v", b.events.revoked)
 	}
+	if live, err := b.m.Sessions(ctx, "app1", "u1"); err != nil || len(live) != 0 {
+		t.Errorf("Sessions after RevokeUser: %v, %v", live, err)
+	}
 	// A session opened after the change works.
 	if _, err := b.m.Authenticate(ctx, b.login(t).AccessToken); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestSessionsListsLiveOnly(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, nil)
+	idle := b.login(t)
+	b.clock.Advance(10 * time.Minute)
+	live := b.login(t)
+	b.clock.Advance(6 * time.Minute)
+
+	got, err := b.m.Sessions(ctx, "app1", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != live.SessionID {
+		t.Errorf("Sessions: %+v, want only %s (not the idle %s)", got, live.SessionID, idle.SessionID)
 	}
 }
 

@@ -162,6 +162,26 @@ func (m *MemoryStore) RevokeUser(_ context.Context, appID, userID string, now ti
 	return ids, nil
 }
 
+// UserSessions implements [Store].
+func (m *MemoryStore) UserSessions(_ context.Context, appID, userID string, now time.Time) ([]Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	var out []Session
+	for _, s := range m.sessions {
+		if s.AppID == appID && s.UserID == userID && s.RevokedAt.IsZero() && now.Before(s.ExpiresAt) {
+			out = append(out, cloneSession(s))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.After(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
 // EmergencyGrants implements [Store].
 func (m *MemoryStore) EmergencyGrants(_ context.Context, appID string, from, to time.Time) ([]EmergencyGrant, error) {
 	m.mu.Lock()

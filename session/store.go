@@ -169,6 +169,11 @@ type Store interface {
 	// returns the ids it revoked.
 	RevokeUser(ctx context.Context, appID, userID string, now time.Time, reason Reason) ([]string, error)
 
+	// UserSessions lists a user's sessions in a tenant that are neither
+	// revoked nor expired at now, newest first. Idle ones are included: the
+	// caller judges idleness.
+	UserSessions(ctx context.Context, appID, userID string, now time.Time) ([]Session, error)
+
 	// EmergencyGrants lists a tenant's grants created in [from, to), oldest
 	// first.
 	EmergencyGrants(ctx context.Context, appID string, from, to time.Time) ([]EmergencyGrant, error)

@@ -52,7 +52,7 @@ var _ session.Store = (*Store)(nil)
 
 // queries are the store's SQL, with the table names filled in.
 type queries struct {
-	create, get, rotate, lookup, touch, setAMR, revoke, revokeUser, grants, purge string
+	create, get, rotate, lookup, touch, setAMR, revoke, revokeUser, userSessions, grants, purge string
 }
 
 // columns are the session columns every query returns, in scan order.
@@ -131,6 +131,9 @@ func New(db DB, cfg Config) (*Store, error) {
 		revokeUser: `UPDATE {sessions} SET revoked_at = $3, revoke_reason = $4
 			WHERE app_id = $1 AND user_id = $2 AND revoked_at IS NULL
 			RETURNING id`,
+		userSessions: `SELECT {cols} FROM {sessions}
+			WHERE app_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+			ORDER BY created_at DESC, id`,
 		grants: `SELECT id, app_id, user_id, granted_by, reason, session_id, created_at, expires_at
 			FROM {grants} WHERE app_id = $1 AND created_at >= $2 AND created_at < $3
 			ORDER BY created_at, id`,
@@ -138,7 +141,7 @@ func New(db DB, cfg Config) (*Store, error) {
 				SELECT id FROM {sessions} WHERE expires_at < $1 ORDER BY expires_at LIMIT $2
 				FOR UPDATE SKIP LOCKED)`,
 	}
-	for _, p := range []*string{&q.create, &q.get, &q.rotate, &q.lookup, &q.touch, &q.setAMR, &q.revoke, &q.revokeUser, &q.grants, &q.purge} {
+	for _, p := range []*string{&q.create, &q.get, &q.rotate, &q.lookup, &q.touch, &q.setAMR, &q.revoke, &q.revokeUser, &q.userSessions, &q.grants, &q.purge} {
 		*p = r.Replace(*p)
 	}
 	return &Store{db: db, q: q}, nil
@@ -327,6 +330,19 @@ func (st *Store) RevokeUser(ctx context.Context, appID, userID string, now time.
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// UserSessions implements session.Store.
+func (st *Store) UserSessions(ctx context.Context, appID, userID string, now time.Time) ([]session.Session, error) {
+	rows, err := st.db.Query(ctx, st.q.userSessions, appID, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("sessionpg: list sessions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (session.Session, error) { return scanSession(r) })
+	if err != nil {
+		return nil, fmt.Errorf("sessionpg: list sessions: %w", err)
+	}
+	return out, nil
 }
 
 // EmergencyGrants implements session.Store.

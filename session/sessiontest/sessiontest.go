@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"SetAMR", testSetAMR},
 		{"Revoke", testRevoke},
 		{"RevokeUser", testRevokeUser},
+		{"UserSessions", testUserSessions},
 		{"EmergencyGrants", testEmergencyGrants},
 		{"Purge", testPurge},
 	}
@@ -478,6 +479,40 @@ func testRevokeUser(t *testing.T, st session.Store) {
 		if s := get(t, st, f.s.ID); !s.RevokedAt.IsZero() {
 			t.Errorf("session of %s/%s revoked", f.s.AppID, f.s.UserID)
 		}
+	}
+}
+
+func testUserSessions(t *testing.T, st session.Store) {
+	ctx := context.Background()
+	at := func(d time.Duration) func(*session.NewSession) {
+		return func(ns *session.NewSession) {
+			ns.Session.CreatedAt = base.Add(d)
+			ns.Session.LastSeenAt = base.Add(d)
+		}
+	}
+	older := create(t, st, "app1", "u1", at(0))
+	newer := create(t, st, "app1", "u1", at(time.Minute))
+	revoked := create(t, st, "app1", "u1", at(2*time.Minute))
+	expired := create(t, st, "app1", "u1", func(ns *session.NewSession) { ns.Session.ExpiresAt = base.Add(time.Hour) })
+	create(t, st, "app1", "u2", nil)
+	create(t, st, "app2", "u1", nil)
+	if _, err := st.Revoke(ctx, revoked.s.ID, base.Add(3*time.Minute), session.ReasonLogout); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := st.UserSessions(ctx, "app1", "u1", base.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range got {
+		ids = append(ids, s.ID)
+	}
+	if want := []string{newer.s.ID, older.s.ID}; !slices.Equal(ids, want) {
+		t.Errorf("got %v, want %v (newest first; not %s revoked nor %s expired)", ids, want, revoked.s.ID, expired.s.ID)
+	}
+	if len(got) == 2 {
+		same(t, got[0], newer.s)
 	}
 }
 
