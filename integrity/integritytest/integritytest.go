@@ -33,8 +33,11 @@ import (
 // access to the storage could. A store that offers it lets the suite check
 // that such edits are detected.
 type Tamperer interface {
+	// InsecureDeleteSealed removes a row's tag, leaving its digest alone.
 	InsecureDeleteSealed(ctx context.Context, k integrity.Key) error
+	// InsecurePutSealed writes a tag as given, leaving digests alone.
 	InsecurePutSealed(ctx context.Context, s integrity.Sealed) error
+	// InsecurePutDigest overwrites an existing digest as given.
 	InsecurePutDigest(ctx context.Context, d integrity.Digest) error
 }
 
