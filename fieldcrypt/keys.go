@@ -85,6 +85,10 @@ func (k *Keyring) Rotate(ctx context.Context, s Scope) (uint32, error) {
 // RotateBlindIndex adds a new primary key to the tenant's blind index
 // keyset. Until every row is re-indexed, look values up with
 // [Keyring.BlindIndexes].
+//
+// TODO: there is no re-index job yet: the application recomputes each
+// row's index with [Keyring.BlindIndex] from the decrypted value, and no
+// call retires an old index key.
 func (k *Keyring) RotateBlindIndex(ctx context.Context, tenant string) (uint32, error) {
 	return k.rotate(ctx, Scope{Tenant: tenant}, PurposeBlindIndex)
 }
