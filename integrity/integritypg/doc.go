@@ -13,7 +13,8 @@
 //
 // A retention sweep does the same for its deletions: its per-batch hook,
 // given the sweep's transaction, the tenant, the table and the deleted ids,
-// calls sealer.WithStore(store.With(tx)).Forget(ctx, table, tenant, ids).
+// calls the function [Store.ForgetHook] returns (which is
+// sealer.WithStore(store.With(tx)).Forget(ctx, table, tenant, ids)).
 // (With package retention's Postgres adapter, the transaction of a
 // Target's Deleter is retentionpg.Tx(ctx).) Forget is idempotent, and may
 // run before or after the DELETE in that transaction.

@@ -429,3 +429,15 @@ func (s *Store) KeyUsage(ctx context.Context) (map[uint32]int64, error) {
 	}
 	return use, nil
 }
+
+// ForgetHook returns the function a retention sweep's per-batch hook
+// calls with its transaction q, the tenant, the table (the domain) and
+// the ids it deleted: it forgets the rows through sealer on this store
+// bound to q, so the digests change in the same transaction as the
+// delete. It is idempotent.
+func (s *Store) ForgetHook(sealer *integrity.Sealer) func(ctx context.Context, q Querier, tenant, table string, ids []string) error {
+	return func(ctx context.Context, q Querier, tenant, table string, ids []string) error {
+		_, err := sealer.WithStore(s.With(q)).Forget(ctx, table, tenant, ids)
+		return err
+	}
+}

@@ -233,13 +233,13 @@ func (a *app) sweep(ctx context.Context, tenant string, ids []int64, fail bool) 
 		if err != nil {
 			return err
 		}
-		// The hook a retention sweep calls: (tenant, table, row ids).
-		hook := func(ctx context.Context, tenant, table string, ids []string) error {
-			_, err := a.sealer.WithStore(a.store.With(tx)).Forget(ctx, table, tenant, ids)
-			return err
-		}
-		if err := hook(ctx, tenant, "message", deleted); err != nil {
-			return err
+		// The hook a retention sweep calls: (tx, tenant, table, row ids).
+		// Called twice, as a retried step may: forgetting is idempotent.
+		hook := a.store.ForgetHook(a.sealer)
+		for range 2 {
+			if err := hook(ctx, tx, tenant, "message", deleted); err != nil {
+				return err
+			}
 		}
 		if fail {
 			return errors.New("sweep aborted")
