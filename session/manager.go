@@ -334,6 +334,10 @@ func parseRefresh(token string) ([]byte, bool) {
 	return raw, true
 }
 
+// TODO: a logout that presents only the refresh token (the access token
+// having expired) needs a store lookup by token hash; today the client
+// refreshes first, or the application revokes by session id.
+
 // Refresh rotates a refresh token: it returns a new pair and the presented
 // token stops working. A token that was already rotated revokes its whole
 // session and returns ErrTokenReused. A refresh is refused once the session

@@ -4,6 +4,9 @@
 
 -- One row per session (refresh-token family). Session ids are random and
 -- unique across tenants; app_id is carried for sharding and queries.
+-- TODO: a distributed Postgres sharded by app_id needs app_id in these
+-- primary keys and the foreign key; lookups by session id or token hash
+-- alone would then need the tenant from the caller.
 CREATE TABLE session_sessions (
     id                 text        PRIMARY KEY,
     app_id             text        NOT NULL,
