@@ -55,6 +55,8 @@ type options struct {
 	lockoutDuration time.Duration
 	sweepInterval   time.Duration
 	retentionGrace  time.Duration
+	verifyInterval  time.Duration
+	checkpointFile  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -77,6 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.lockoutDuration, "lockout-duration", 15*time.Minute, "length of a lock")
 	fs.DurationVar(&o.sweepInterval, "sweep-interval", time.Hour, "time between retention sweeps")
 	fs.DurationVar(&o.retentionGrace, "retention-grace", 24*time.Hour, "wait before a shortened retention period applies")
+	fs.DurationVar(&o.verifyInterval, "verify-interval", 24*time.Hour, "time between integrity verifications of every stored message")
+	fs.StringVar(&o.checkpointFile, "audit-checkpoints", "", "file that receives every signed audit checkpoint (keep it where the database's administrators cannot write)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -86,8 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return o, errors.New("-tls-cert and -tls-key go together")
 	}
-	if o.sweepInterval <= 0 {
-		return o, errors.New("-sweep-interval must be positive")
+	if o.sweepInterval <= 0 || o.verifyInterval <= 0 {
+		return o, errors.New("-sweep-interval and -verify-interval must be positive")
 	}
 	return o, nil
 }
@@ -142,6 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		LockoutDuration: o.lockoutDuration,
 		RetentionGrace:  o.retentionGrace,
 		TLS:             o.tlsCert != "",
+		CheckpointFile:  o.checkpointFile,
 	})
 	if err != nil {
 		return err
@@ -170,6 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	sweepCtx, stopSweeps := context.WithCancel(ctx)
 	defer stopSweeps()
 	go srv.RunSweeper(sweepCtx, o.sweepInterval)
+	go srv.RunVerifier(sweepCtx, o.verifyInterval)
 
 	errc := make(chan error, 1)
 	go func() {

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"time"
@@ -126,7 +127,21 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	id, _ := session.FromContext(r.Context())
-	rep, err := audit.Verify(r.Context(), s.audit.Store(), audit.VerifyOptions{Stream: id.Tenant(), Verifier: s.verifier})
+	opts := audit.VerifyOptions{Stream: id.Tenant(), Verifier: s.verifier}
+	if s.cfg.CheckpointFile != "" {
+		cps, err := audit.ReadCheckpointFile(s.cfg.CheckpointFile)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.internal(w, r, err)
+			return
+		}
+		for _, c := range cps {
+			if c.Stream == id.Tenant() {
+				opts.Checkpoints = append(opts.Checkpoints, c)
+			}
+		}
+		noteOf(r).meta("published_checkpoints", strconv.Itoa(len(opts.Checkpoints)))
+	}
+	rep, err := audit.Verify(r.Context(), s.audit.Store(), opts)
 	var f *audit.Failure
 	if errors.As(err, &f) {
 		noteOf(r).meta("failure", string(f.Kind))

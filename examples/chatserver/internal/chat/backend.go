@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"iter"
 	"time"
 
 	"github.com/chatsdk/compliance/audit"
@@ -44,6 +45,10 @@ type Backend struct {
 	// a deletion commits with the deletion. It reports false when ctx has
 	// no such transaction.
 	AppendInBatch func(ctx context.Context, stream string, events []audit.Event) (bool, error)
+	// Verify checks every stored message against its integrity tag and
+	// its scope's digest, handing each finding to report, and reports
+	// whether nothing was wrong. Deleted, added and altered rows all show.
+	Verify func(ctx context.Context, sealer *integrity.Sealer, report func(context.Context, integrity.Finding)) (bool, error)
 	// Close releases the backend's resources.
 	Close func()
 }
@@ -72,6 +77,10 @@ func NewMemoryBackend(now func() time.Time) *Backend {
 			_, err := sealer.Forget(ctx, MessagesTable, d.AppID, d.IDs)
 			return err
 		},
+		Verify: func(ctx context.Context, sealer *integrity.Sealer, report func(context.Context, integrity.Finding)) (bool, error) {
+			sum, err := sealer.Verify(ctx, MessagesTable, chat.allRecords(), func(f integrity.Finding) { report(ctx, f) })
+			return sum.OK(), err
+		},
 		Close: func() {},
 	}
 }
@@ -85,5 +94,24 @@ func messagesTarget(table string) retention.Target {
 		Time:    "created_at",
 		Channel: "channel_id",
 		User:    "user_id",
+	}
+}
+
+// allRecords yields the integrity record of every stored message.
+func (m *MemoryStore) allRecords() iter.Seq2[integrity.Record, error] {
+	m.mu.Lock()
+	recs := make([]integrity.Record, 0, len(m.messages))
+	for _, msg := range m.messages {
+		c := *msg
+		c.Body = append([]byte(nil), msg.Body...)
+		recs = append(recs, messageRecord(c))
+	}
+	m.mu.Unlock()
+	return func(yield func(integrity.Record, error) bool) {
+		for _, r := range recs {
+			if !yield(r, nil) {
+				return
+			}
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/chatsdk/compliance/fieldcrypt/fieldcryptpg"
 	"github.com/chatsdk/compliance/integrity"
 	"github.com/chatsdk/compliance/integrity/integritypg"
+	"github.com/chatsdk/compliance/internal/canon"
 	"github.com/chatsdk/compliance/lockout/lockoutpg"
 	"github.com/chatsdk/compliance/retention"
 	"github.com/chatsdk/compliance/retention/retentionpg"
@@ -117,8 +118,39 @@ func NewPostgresBackend(ctx context.Context, pool *pgxpool.Pool, schema string) 
 			_, err := as.AppendTx(ctx, tx, stream, events)
 			return true, err
 		},
+		Verify: func(ctx context.Context, sealer *integrity.Sealer, report func(context.Context, integrity.Finding)) (bool, error) {
+			v, err := integritypg.NewVerifier(integritypg.VerifierConfig{
+				Store:  integritypg.New(pool, icfg),
+				Sealer: sealer,
+				Tables: []integritypg.Table{messagesTable(schema)},
+				OnFinding: func(ctx context.Context, _ string, f integrity.Finding) {
+					report(ctx, f)
+				},
+			})
+			if err != nil {
+				return false, err
+			}
+			res, err := v.Run(ctx)
+			return res.OK(), err
+		},
 		Close: func() {},
 	}, nil
+}
+
+// messagesTable declares chat_messages to the integrity verifier, with the
+// columns in the order messageRecord seals them.
+func messagesTable(schema string) integritypg.Table {
+	return integritypg.Table{
+		Domain: MessagesTable,
+		Schema: schema,
+		Name:   MessagesTable,
+		Columns: []integritypg.Column{
+			{Name: "channel_id", Kind: canon.KindString},
+			{Name: "user_id", Kind: canon.KindString},
+			{Name: "body", Kind: canon.KindBytes},
+			{Name: "created_at", Kind: canon.KindTime},
+		},
+	}
 }
 
 func qualify(schema string) string {

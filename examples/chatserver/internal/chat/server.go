@@ -102,6 +102,11 @@ type Config struct {
 	MFAPolicy *mfa.Policy
 	// TLS reports that the server is served over TLS, which turns on HSTS.
 	TLS bool
+	// CheckpointFile, when set, receives every signed audit checkpoint
+	// (audit.FilePublisher), and the audit verify route checks the chain
+	// against the checkpoints in it as well as those in the store. Point
+	// it at storage the database's administrators cannot write.
+	CheckpointFile string
 }
 
 // Server is the chat server. Build it with New, serve Handler, run Sweeps
@@ -156,10 +161,15 @@ func New(cfg Config) (*Server, error) {
 	if s.verifier, err = signature.NewVerifier(pub); err != nil {
 		return nil, fmt.Errorf("chat: audit verifier: %w", err)
 	}
+	var pubr audit.Publisher
+	if cfg.CheckpointFile != "" {
+		pubr = &audit.FilePublisher{Path: cfg.CheckpointFile}
+	}
 	s.audit, err = audit.New(audit.Config{
-		Store:  b.Audit,
-		Now:    s.now,
-		Signer: signer,
+		Store:     b.Audit,
+		Now:       s.now,
+		Signer:    signer,
+		Publisher: pubr,
 		OnError: func(stream string, err error) {
 			s.log.Error("audit checkpoint failed", "stream", stream, "err", err)
 		},
@@ -282,7 +292,8 @@ func (s *Server) Sweep(ctx context.Context) (retention.Report, error) {
 	return s.sweeper.Run(ctx)
 }
 
-// RunSweeper sweeps every interval until ctx ends.
+// RunSweeper runs the retention sweep and the housekeeping of lockout
+// history and expired sessions every interval until ctx ends.
 func (s *Server) RunSweeper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -291,14 +302,66 @@ func (s *Server) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			rep, err := s.sweeper.Run(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("retention sweep failed", "err", err)
-				continue
-			}
-			if rep.Deleted > 0 || len(rep.Busy) > 0 {
-				s.log.Info("retention sweep", "batches", rep.Batches, "deleted", rep.Deleted, "busy", len(rep.Busy))
-			}
+		}
+		rep, err := s.sweeper.Run(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("retention sweep failed", "err", err)
+		} else if rep.Deleted > 0 || len(rep.Busy) > 0 {
+			s.log.Info("retention sweep", "batches", rep.Batches, "deleted", rep.Deleted, "busy", len(rep.Busy))
+		}
+		if _, err := s.guard.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("lockout prune failed", "err", err)
+		}
+		if _, err := s.cfg.Backend.Sessions.Purge(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.Error("session purge failed", "err", err)
+		}
+	}
+}
+
+// VerifyIntegrity checks every stored message against its integrity tag
+// and digest, records each finding in the audit log of its tenant, and
+// reports whether all was well.
+func (s *Server) VerifyIntegrity(ctx context.Context) (bool, error) {
+	var recErr error
+	ok, err := s.cfg.Backend.Verify(ctx, s.sealer, func(ctx context.Context, f integrity.Finding) {
+		s.log.Warn("integrity finding", "kind", f.Kind.String(), "table", f.Domain, "tenant", f.Tenant, "id", f.ID, "scope", f.Scope)
+		e := audit.Event{
+			Tenant:        f.Tenant,
+			Actor:         "integrity-verifier",
+			Type:          typeIntegrityFailed,
+			Category:      audit.CategorySecurity,
+			Action:        "verify",
+			ResourceType:  "message",
+			ResourceID:    f.ID,
+			FailureReason: f.Kind.String(),
+			Metadata:      map[string]string{"scope": f.Scope},
+		}
+		if f.ID == "" {
+			e.ResourceType, e.ResourceID = "integrity_scope", f.Scope
+		}
+		if err := s.record(ctx, e); err != nil && recErr == nil {
+			recErr = err
+		}
+	})
+	return ok, errors.Join(err, recErr)
+}
+
+// RunVerifier verifies integrity every interval until ctx ends.
+func (s *Server) RunVerifier(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := s.VerifyIntegrity(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("integrity verification failed", "err", err)
+		case !ok:
+			s.log.Warn("integrity verification found problems; see the audit log")
 		}
 	}
 }
