@@ -20,13 +20,13 @@ const entryDomain = "audit.entry.v1"
 type Entry struct {
 	Event
 	// Stream is the chain the entry belongs to (by default the tenant).
-	Stream string
+	Stream string `json:"stream"`
 	// Seq is the entry's place in its stream, from 1, without gaps.
-	Seq uint64
+	Seq uint64 `json:"seq"`
 	// PrevHash is the Hash of entry Seq-1; for Seq 1 it is [GenesisHash].
-	PrevHash []byte
+	PrevHash []byte `json:"prev_hash"`
 	// Hash is [EntryHash] of the entry.
-	Hash []byte
+	Hash []byte `json:"hash"`
 }
 
 // Head is the end of a stream's chain: the sequence number and hash of its

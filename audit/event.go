@@ -80,42 +80,42 @@ const (
 // never message text or names.
 type Event struct {
 	// Tenant is the application (app_id) the event belongs to. Required.
-	Tenant string
+	Tenant string `json:"tenant"`
 	// Time is when the event happened. Zero means the Log's clock at Record.
 	// It is kept at microsecond precision in UTC.
-	Time time.Time
+	Time time.Time `json:"time"`
 	// Actor is the user or service that acted; empty for an unknown actor
 	// (a failed login for a name that does not exist).
-	Actor string
+	Actor string `json:"actor,omitempty"`
 	// SessionID is the actor's session, if any.
-	SessionID string
+	SessionID string `json:"session_id,omitempty"`
 	// IP is the client address, as a string (see the middleware for how it
 	// is chosen behind proxies).
-	IP string
+	IP string `json:"ip,omitempty"`
 	// UserAgent is the client's User-Agent header.
-	UserAgent string
+	UserAgent string `json:"user_agent,omitempty"`
 	// Type is the dotted event type, e.g. [TypeDataRead]. Required.
-	Type string
+	Type string `json:"type"`
 	// Category is the event's category. Required.
-	Category Category
+	Category Category `json:"category"`
 	// Action is the verb: read, create, update, delete, … Required.
-	Action string
+	Action string `json:"action"`
 	// ResourceType and ResourceID name the object acted on.
-	ResourceType string
-	ResourceID   string
+	ResourceType string `json:"resource_type,omitempty"`
+	ResourceID   string `json:"resource_id,omitempty"`
 	// Subject is the person whose data the resource holds (a patient), for
 	// the accounting of disclosures. Empty when not applicable.
-	Subject string
+	Subject string `json:"subject,omitempty"`
 	// Success is whether the action succeeded.
-	Success bool
+	Success bool `json:"success"`
 	// FailureReason says why it failed, in words that carry no PHI.
-	FailureReason string
+	FailureReason string `json:"failure_reason,omitempty"`
 	// Metadata holds extra identifiers. It is hashed as sorted pairs, so map
 	// order does not matter; nil and empty are the same.
-	Metadata map[string]string
+	Metadata map[string]string `json:"metadata,omitempty"`
 	// RetainUntil is the earliest time the entry may be removed. Zero means
 	// Time plus the Log's retention.
-	RetainUntil time.Time
+	RetainUntil time.Time `json:"retain_until"`
 }
 
 // validate checks an event's required fields and limits. It names the

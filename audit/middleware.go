@@ -1,0 +1,275 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Recorder records one event durably. [*Log] satisfies it.
+type Recorder interface {
+	Record(ctx context.Context, e Event) (Entry, error)
+}
+
+var _ Recorder = (*Log)(nil)
+
+// Actor is who made a request, as the application's session layer knows
+// it. The zero Actor is an unauthenticated caller.
+type Actor struct {
+	UserID    string
+	Tenant    string
+	SessionID string
+}
+
+// Route is how the application classifies a request for the audit log.
+type Route struct {
+	// Type, Category and Action describe the event, e.g. TypeDataRead,
+	// CategoryDataAccess, ActionRead. Required.
+	Type     string
+	Category Category
+	Action   string
+	// ResourceType, ResourceID and Subject name what was touched and whose
+	// data it is.
+	ResourceType string
+	ResourceID   string
+	Subject      string
+	// Tenant is used when the actor has none (a failed login).
+	Tenant string
+	// NoPHI marks a response that carries no PHI: it is sent without
+	// waiting for its audit entry, and a failed record is only reported
+	// to OnError. By default (false) a response is treated as carrying PHI.
+	NoPHI bool
+}
+
+// MiddlewareConfig configures [Middleware].
+type MiddlewareConfig struct {
+	// Recorder records the events; usually the application's *Log.
+	// Required.
+	Recorder Recorder
+	// Actor extracts the actor from the request (its context, typically,
+	// where the session middleware put it); false means unauthenticated.
+	// Required. The audit package does not import the session package: the
+	// application wires this to session's accessors.
+	Actor func(r *http.Request) (Actor, bool)
+	// Classify returns the request's route, or false for a request that is
+	// not audited. Required.
+	Classify func(r *http.Request) (Route, bool)
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	// A request from any other address is attributed to its peer address.
+	// Nil trusts no proxy.
+	TrustedProxies []netip.Prefix
+	// InsecureFailOpen sends a PHI response even when its audit entry could
+	// not be recorded. Default false: such a response is replaced by 503.
+	InsecureFailOpen bool
+	// OnError, if not nil, is told of every failed record, with the request
+	// (for its route, not its body) and the error.
+	OnError func(r *http.Request, err error)
+}
+
+// Middleware returns HTTP middleware that records an event for every
+// request Classify accepts: the actor, the client address, the user agent,
+// the route's event and its outcome from the status code (a status of 400
+// or more is a failure, so denied requests, 401 and 403, are recorded as
+// failures too). It records no bodies, headers or query strings; metadata
+// holds only the method, the route pattern and the status.
+//
+// By default a response is buffered until its entry is durable, and is
+// replaced by 503 Service Unavailable when recording fails: a response
+// carrying PHI is never sent unaudited. Buffered responses do not support
+// http.Flusher or http.Hijacker.
+func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
+	if cfg.Recorder == nil || cfg.Actor == nil || cfg.Classify == nil {
+		return nil, fmt.Errorf("%w: MiddlewareConfig needs Recorder, Actor and Classify", ErrConfig)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			route, ok := cfg.Classify(r)
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if route.NoPHI {
+				sw := &statusWriter{ResponseWriter: w}
+				next.ServeHTTP(sw, r)
+				if _, err := cfg.Recorder.Record(r.Context(), cfg.event(r, route, sw.status())); err != nil && cfg.OnError != nil {
+					cfg.OnError(r, err)
+				}
+				return
+			}
+
+			bw := &bufferedWriter{header: w.Header()}
+			next.ServeHTTP(bw, r)
+			_, err := cfg.Recorder.Record(r.Context(), cfg.event(r, route, bw.status()))
+			if err != nil {
+				if cfg.OnError != nil {
+					cfg.OnError(r, err)
+				}
+				if !cfg.InsecureFailOpen {
+					clear(w.Header())
+					http.Error(w, "audit log unavailable", http.StatusServiceUnavailable)
+					return
+				}
+			}
+			bw.flushTo(w)
+		})
+	}, nil
+}
+
+func (cfg *MiddlewareConfig) event(r *http.Request, route Route, status int) Event {
+	actor, _ := cfg.Actor(r)
+	tenant := actor.Tenant
+	if tenant == "" {
+		tenant = route.Tenant
+	}
+	e := Event{
+		Tenant:       tenant,
+		Actor:        actor.UserID,
+		SessionID:    actor.SessionID,
+		IP:           ClientIP(r, cfg.TrustedProxies),
+		UserAgent:    truncateUTF8(r.UserAgent(), MaxFieldLen),
+		Type:         route.Type,
+		Category:     route.Category,
+		Action:       route.Action,
+		ResourceType: route.ResourceType,
+		ResourceID:   route.ResourceID,
+		Subject:      route.Subject,
+		Success:      status < 400,
+		Metadata:     map[string]string{"method": r.Method, "status": strconv.Itoa(status)},
+	}
+	if r.Pattern != "" {
+		e.Metadata["route"] = truncateUTF8(r.Pattern, 256)
+	}
+	switch {
+	case status == http.StatusUnauthorized:
+		e.FailureReason = "not authenticated"
+	case status == http.StatusForbidden:
+		e.FailureReason = "access denied"
+	case status >= 400:
+		e.FailureReason = "status " + strconv.Itoa(status)
+	}
+	return e
+}
+
+// ClientIP returns the request's client address: the peer address, or,
+// when the peer is a trusted proxy, the rightmost X-Forwarded-For address
+// that is not a trusted proxy. Addresses a client wrote itself (left of the
+// first untrusted hop) are never believed.
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return truncateUTF8(host, 64)
+	}
+	peer = peer.Unmap()
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: stop at the last address we could trust
+		}
+		client = a.Unmap()
+		if !isTrusted(client, trusted) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// truncateUTF8 makes s valid UTF-8 and cuts it to at most n bytes on a
+// rune boundary.
+func truncateUTF8(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// statusWriter notes the status of a response it passes through.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// bufferedWriter holds a response until its audit entry is durable.
+type bufferedWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedWriter) status() int {
+	if b.code == 0 {
+		return http.StatusOK
+	}
+	return b.code
+}
+
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
+	w.WriteHeader(b.status())
+	_, _ = w.Write(b.body.Bytes())
+}

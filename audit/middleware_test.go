@@ -1,0 +1,174 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/chatsdk/compliance/audit"
+)
+
+type actorKey struct{}
+
+// downStore is a store whose database is unreachable.
+type downStore struct{ *audit.MemoryStore }
+
+func (downStore) Append(context.Context, string, []audit.Event) ([]audit.Entry, error) {
+	return nil, errors.New("connection refused")
+}
+
+func newMiddleware(t *testing.T, store audit.Store, failOpen bool) (http.Handler, *[]error) {
+	t.Helper()
+	log, err := audit.New(audit.Config{Store: store})
+	require.NoError(t, err)
+	t.Cleanup(func() { log.Close(context.Background()) })
+	var errs []error
+	mw, err := audit.Middleware(audit.MiddlewareConfig{
+		Recorder: log,
+		Actor: func(r *http.Request) (audit.Actor, bool) {
+			a, ok := r.Context().Value(actorKey{}).(audit.Actor)
+			return a, ok
+		},
+		Classify: func(r *http.Request) (audit.Route, bool) {
+			if !strings.HasPrefix(r.URL.Path, "/messages/") {
+				return audit.Route{}, false
+			}
+			return audit.Route{Type: audit.TypeDataRead, Category: audit.CategoryDataAccess, Action: audit.ActionRead,
+				ResourceType: "message", ResourceID: strings.TrimPrefix(r.URL.Path, "/messages/"), Tenant: "clinic-1"}, true
+		},
+		TrustedProxies:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		InsecureFailOpen: failOpen,
+		OnError:          func(_ *http.Request, err error) { errs = append(errs, err) },
+	})
+	require.NoError(t, err)
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Context().Value(actorKey{}).(audit.Actor); !ok {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "PHI: the patient's message")
+	})
+	return mw(app), &errs
+}
+
+func request(path string, actor *audit.Actor, remote string, xff ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.RemoteAddr = remote
+	r.Header.Set("User-Agent", "test-agent")
+	for _, h := range xff {
+		r.Header.Add("X-Forwarded-For", h)
+	}
+	if actor != nil {
+		r = r.WithContext(context.WithValue(r.Context(), actorKey{}, *actor))
+	}
+	return r
+}
+
+func lastEntry(t *testing.T, s *audit.MemoryStore) audit.Entry {
+	t.Helper()
+	page, err := s.Query(context.Background(), audit.Query{Tenant: "clinic-1", Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, page.Entries, 1)
+	return page.Entries[0]
+}
+
+func TestMiddlewareRecordsAllowedRequest(t *testing.T) {
+	store := audit.NewMemoryStore()
+	h, _ := newMiddleware(t, store, false)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, request("/messages/m-9", &audit.Actor{UserID: "dr-lee", Tenant: "clinic-1", SessionID: "s-1"},
+		"10.1.2.3:5555", "203.0.113.9, 10.9.9.9"))
+
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Contains(t, rec.Body.String(), "PHI")
+	e := lastEntry(t, store)
+	require.Equal(t, "dr-lee", e.Actor)
+	require.Equal(t, "s-1", e.SessionID)
+	require.Equal(t, "m-9", e.ResourceID)
+	require.Equal(t, "203.0.113.9", e.IP, "the first untrusted hop behind trusted proxies")
+	require.Equal(t, "test-agent", e.UserAgent)
+	require.True(t, e.Success)
+	require.Equal(t, "200", e.Metadata["status"])
+	for k, v := range e.Metadata {
+		require.NotContains(t, v, "PHI", "metadata %s must not hold the body", k)
+	}
+}
+
+func TestMiddlewareRecordsDeniedRequest(t *testing.T) {
+	store := audit.NewMemoryStore()
+	h, _ := newMiddleware(t, store, false)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, request("/messages/m-1", nil, "198.51.100.4:1234", "1.2.3.4"))
+
+	require.Equal(t, http.StatusForbidden, rec.Code)
+	e := lastEntry(t, store)
+	require.False(t, e.Success)
+	require.Equal(t, "access denied", e.FailureReason)
+	require.Equal(t, "", e.Actor)
+	require.Equal(t, "clinic-1", e.Tenant)
+	require.Equal(t, "198.51.100.4", e.IP, "an untrusted peer's X-Forwarded-For is ignored")
+}
+
+func TestMiddlewareFailsClosedWhenStoreIsDown(t *testing.T) {
+	h, errs := newMiddleware(t, downStore{audit.NewMemoryStore()}, false)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, request("/messages/m-1", &audit.Actor{UserID: "dr-lee", Tenant: "clinic-1"}, "192.0.2.1:1"))
+
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.NotContains(t, rec.Body.String(), "PHI", "an unaudited PHI response must not be sent")
+	require.NotEqual(t, "text/plain", rec.Header().Get("Content-Type"))
+	require.Len(t, *errs, 1)
+	require.ErrorIs(t, (*errs)[0], audit.ErrNotDurable)
+}
+
+func TestMiddlewareInsecureFailOpen(t *testing.T) {
+	h, errs := newMiddleware(t, downStore{audit.NewMemoryStore()}, true)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, request("/messages/m-1", &audit.Actor{UserID: "dr-lee", Tenant: "clinic-1"}, "192.0.2.1:1"))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.Len(t, *errs, 1)
+}
+
+func TestMiddlewareSkipsUnclassified(t *testing.T) {
+	store := audit.NewMemoryStore()
+	h, _ := newMiddleware(t, store, false)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, request("/healthz", nil, "192.0.2.1:1"))
+	page, err := store.Query(context.Background(), audit.Query{Tenant: "clinic-1"})
+	require.NoError(t, err)
+	require.Empty(t, page.Entries)
+}
+
+func TestClientIP(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	cases := []struct {
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"192.0.2.1:80", nil, "192.0.2.1"},
+		{"192.0.2.1:80", []string{"6.6.6.6"}, "192.0.2.1"},
+		{"10.0.0.1:80", []string{"6.6.6.6, 203.0.113.1"}, "203.0.113.1"},
+		{"10.0.0.1:80", []string{"6.6.6.6", "203.0.113.1, 10.0.0.2"}, "203.0.113.1"},
+		{"10.0.0.1:80", []string{"garbage, 10.0.0.2"}, "10.0.0.2"},
+		{"10.0.0.1:80", nil, "10.0.0.1"},
+		{"[::1]:80", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"[::ffff:192.0.2.5]:80", nil, "192.0.2.5"},
+	}
+	for _, tc := range cases {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.remote
+		for _, h := range tc.xff {
+			r.Header.Add("X-Forwarded-For", h)
+		}
+		require.Equal(t, tc.want, audit.ClientIP(r, trusted), "%s %v", tc.remote, tc.xff)
+	}
+}
