@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/core/registry"
+	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
+	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/testing/fakekms"
 
 	"github.com/chatsdk/compliance/fieldcrypt"
@@ -397,8 +399,11 @@ func TestWrappedKeysetBoundToScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(st.Wrapped, []byte("type.googleapis.com")) {
-		t.Fatal("stored keyset looks like cleartext")
+	if _, err := insecurecleartextkeyset.Read(keyset.NewBinaryReader(bytes.NewReader(st.Wrapped))); err == nil {
+		t.Fatal("the stored keyset reads as a cleartext keyset")
+	}
+	if _, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(st.Wrapped)), newKEK(t), nil); err == nil {
+		t.Fatal("the stored keyset unwraps under another KEK")
 	}
 	st.Scope = tenantB
 	if err := b.store.Create(ctx, st); err != nil {
