@@ -162,3 +162,48 @@ func TestKeyringsShareStore(t *testing.T) {
 		t.Fatalf("other instance after rotation: got %q, %v", got, err)
 	}
 }
+
+// A Store on a caller's transaction commits and rolls back with it, and so
+// does a Column's batch.
+func TestStoreAndColumnJoinCallerTransaction(t *testing.T) {
+	st, db := newStore(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, messageDDL); err != nil {
+		t.Fatal(err)
+	}
+	sc := fieldcrypt.Scope{Tenant: "a"}
+
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTx := fieldcryptpg.New(tx, fieldcryptpg.Config{})
+	if err := inTx.Create(ctx, fieldcrypt.StoredKeyset{Scope: sc, Purpose: fieldcrypt.PurposeAEAD, Version: 1, Wrapped: []byte("w"), PrimarySince: time.Now(), UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inTx.Get(ctx, sc, fieldcrypt.PurposeAEAD); err != nil {
+		t.Fatalf("Get inside the transaction: %v", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO message (app_id, id, text_enc) VALUES ('a', 1, $1)`, fieldcrypt.KeyPrefix(8)); err != nil {
+		t.Fatal(err)
+	}
+	col, err := fieldcryptpg.NewColumn(tx, fieldcryptpg.ColumnConfig{Table: "message", IDType: "bigint", Ciphertext: "text_enc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := col.SwapBatch(ctx, []fieldcrypt.SwapParams{{Scope: sc, ID: "1", Old: fieldcrypt.KeyPrefix(8), New: []byte("new")}})
+	if err != nil || len(done) != 1 || !done[0] {
+		t.Fatalf("SwapBatch in a transaction: %v, %v", done, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := st.Get(ctx, sc, fieldcrypt.PurposeAEAD); !errors.Is(err, fieldcrypt.ErrNotFound) {
+		t.Fatalf("after rollback: got %v, want ErrNotFound", err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM message`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after rollback: %d rows, %v", n, err)
+	}
+}
