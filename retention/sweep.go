@@ -61,9 +61,12 @@ type SweeperConfig struct {
 	// carries the first and last id, which keeps large batches cheaper. A
 	// Target's Deleter is given the ids either way.
 	IDs bool
-	// BatchSize is the first batch's size. Defaults to 5,000. The size then
-	// adapts between MinBatch (default 100) and MaxBatch (default 50,000)
-	// so that a batch takes about BatchTime (default 200ms).
+	// BatchSize is the first batch's size. Defaults to 10,000. The size
+	// then adapts between MinBatch (default 100) and MaxBatch (default
+	// 100,000) so that a batch takes about BatchTime (default 1s): each
+	// batch costs a few round trips whatever its size, so on a busy server
+	// larger batches both sweep faster and disturb other traffic less (see
+	// docs/benchmarks/retention.md).
 	BatchSize, MinBatch, MaxBatch int
 	BatchTime                     time.Duration
 	// Pause is the wait between batches, leaving room for live traffic.
@@ -128,9 +131,9 @@ func NewSweeper(p *Policies, cfg SweeperConfig) (*Sweeper, error) {
 			*v = d
 		}
 	}
-	def(&cfg.BatchSize, 5000)
+	def(&cfg.BatchSize, 10000)
 	def(&cfg.MinBatch, 100)
-	def(&cfg.MaxBatch, 50000)
+	def(&cfg.MaxBatch, 100000)
 	def(&cfg.Retries, 5)
 	if cfg.MinBatch > cfg.MaxBatch {
 		return nil, fmt.Errorf("%w: MinBatch above MaxBatch", ErrInvalid)
@@ -141,7 +144,7 @@ func NewSweeper(p *Policies, cfg SweeperConfig) (*Sweeper, error) {
 			*v = d
 		}
 	}
-	defd(&cfg.BatchTime, 200*time.Millisecond)
+	defd(&cfg.BatchTime, time.Second)
 	defd(&cfg.StatementTimeout, 10*time.Second)
 	defd(&cfg.LockTimeout, 2*time.Second)
 	defd(&cfg.Backoff, 100*time.Millisecond)

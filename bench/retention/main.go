@@ -46,9 +46,9 @@ func main() {
 	writers := flag.Int("writers", 4, "concurrent inserting goroutines")
 	every := flag.Duration("every", 2*time.Millisecond, "pause between one writer's inserts")
 	idle := flag.Duration("idle", 10*time.Second, "how long to measure inserts with no sweep")
-	batch := flag.Int("batch", 5000, "first batch size")
-	maxBatch := flag.Int("max-batch", 50000, "largest batch size")
-	batchTime := flag.Duration("batch-time", 200*time.Millisecond, "batch duration the size adapts to")
+	batch := flag.Int("batch", 0, "first batch size (0: the Sweeper's default)")
+	maxBatch := flag.Int("max-batch", 0, "largest batch size (0: the Sweeper's default)")
+	batchTime := flag.Duration("batch-time", 0, "batch duration the size adapts to (0: the Sweeper's default)")
 	pause := flag.Duration("pause", 0, "pause between batches")
 	flag.Parse()
 	if *url == "" {
@@ -62,7 +62,7 @@ func main() {
 	}
 	defer b.close()
 
-	fmt.Printf("rows %d, writers %d inserting every %v, batch %d..%d adapting to %v, pause %v\n\n",
+	fmt.Printf("rows %d, writers %d inserting every %v, batch %d max %d adapting to %v (0: default), pause %v\n\n",
 		*rows, *writers, *every, *batch, *maxBatch, *batchTime, *pause)
 
 	// 1. Idle inserts.

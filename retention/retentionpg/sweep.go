@@ -144,17 +144,18 @@ func millis(d time.Duration) string {
 // SweepBatch implements retention.Store. The batch is one transaction:
 //
 //  1. statement_timeout and lock_timeout are set for it;
-//  2. a transaction-scoped advisory lock on the target is tried, and the
-//     target's lease taken or renewed (ErrBusy if another owner holds
-//     either);
+//  2. unless another owner's lease is live (ErrBusy), a transaction-scoped
+//     advisory lock on the target is taken and the lease taken or renewed;
 //  3. the tenant's hold lock is taken shared, so a PlaceHold in progress
 //     finishes first and one that starts waits for this batch, and the
 //     checkpoint is read (steps 1 to 3 in one round trip);
 //  4. one statement picks the next rows after the checkpoint, skipping rows
 //     other transactions have locked, and deletes those no active hold
-//     covers, the hold check in the same statement;
+//     covers, the hold check in the same statement; the same statement
+//     moves the checkpoint past the rows it picked (or clears it when they
+//     were the last);
 //  5. OnBatch runs, with the transaction in its context (see Tx);
-//  6. the checkpoint moves, and everything commits together.
+//  6. everything commits together.
 func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
 	if p.Limit <= 0 {
 		return retention.BatchResult{}, fmt.Errorf("%w: batch limit %d", retention.ErrInvalid, p.Limit)
@@ -176,8 +177,14 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	b := &pgx.Batch{}
 	b.Queue("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
 		millis(p.StatementTimeout), millis(p.LockTimeout))
+	// Another owner's live lease: busy at once, with no lock taken, so
+	// that asking never delays the leader. Otherwise wait (up to the lock
+	// timeout) for the target's advisory lock, which serializes batches,
+	// and take or renew the lease, unless someone took it meanwhile.
 	b.Queue("INSERT INTO "+s.t.leases+` AS l (target, owner, lease_until)
-		SELECT $1, $2, $3 WHERE pg_try_advisory_xact_lock(`+s.keyExpr("$5")+`)
+		SELECT $1, $2, $3
+		WHERE CASE WHEN EXISTS (SELECT 1 FROM `+s.t.leases+` WHERE target = $1 AND owner <> $2 AND lease_until > $4) THEN false
+			ELSE (SELECT true FROM pg_advisory_xact_lock(`+s.keyExpr("$5")+`)) END
 		ON CONFLICT (target) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
 		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= $4`, p.Target.Name, p.Owner, p.LeaseUntil, p.Now, s.key("sweep", p.Target.Name))
 	b.Queue("SELECT pg_advisory_xact_lock_shared("+s.keyExpr("$1")+")", s.key("hold", p.AppID))
@@ -247,11 +254,19 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	SELECT ts, id FROM gone ORDER BY ts, id LIMIT 1
 ), last_gone AS (
 	SELECT ts, id FROM gone ORDER BY ts DESC, id DESC LIMIT 1
+), moved AS (
+	INSERT INTO %[9]s (app_id, target, scope, cursor_time, cursor_id, updated_at)
+	SELECT $1, %[10]s, %[11]s, ts, id::text, %[12]s FROM last WHERE (SELECT count(*) FROM batch) = %[5]s
+	ON CONFLICT (app_id, target, scope) DO UPDATE
+	SET cursor_time = EXCLUDED.cursor_time, cursor_id = EXCLUDED.cursor_id, updated_at = EXCLUDED.updated_at
+), cleared AS (
+	DELETE FROM %[9]s WHERE app_id = $1 AND target = %[10]s AND scope = %[11]s AND (SELECT count(*) FROM batch) < %[5]s
 )
 SELECT (SELECT count(*) FROM batch)::int, (SELECT ts FROM last), (SELECT id::text FROM last),
 	(SELECT count(*) FROM gone)::int, (SELECT id::text FROM first_gone), (SELECT id::text FROM last_gone),
 	(SELECT ts FROM first_gone), (SELECT ts FROM last_gone), %[6]s`,
-		ts.table, ts.id, ts.time, where, limit, ids, s.held(ts, "d", appArg), match)
+		ts.table, ts.id, ts.time, where, limit, ids, s.held(ts, "d", appArg), match,
+		s.t.checkpoints, a.add(p.Target.Name), a.add(scope), a.add(p.Now))
 
 	var res retention.BatchResult
 	var lastTime, minTime, maxTime pgtype.Timestamptz
@@ -275,17 +290,6 @@ SELECT (SELECT count(*) FROM batch)::int, (SELECT ts FROM last), (SELECT id::tex
 		}
 	}
 
-	if res.Done {
-		_, err = tx.Exec(ctx, "DELETE FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3", p.AppID, p.Target.Name, scope)
-	} else {
-		_, err = tx.Exec(ctx, "INSERT INTO "+s.t.checkpoints+` (app_id, target, scope, cursor_time, cursor_id, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (app_id, target, scope) DO UPDATE SET cursor_time = EXCLUDED.cursor_time, cursor_id = EXCLUDED.cursor_id, updated_at = EXCLUDED.updated_at`,
-			p.AppID, p.Target.Name, scope, res.Cursor.Time, res.Cursor.ID, p.Now)
-	}
-	if err != nil {
-		return retention.BatchResult{}, translate(ctx, "move checkpoint", err)
-	}
 	if err := tx.Commit(ctx); err != nil {
 		return retention.BatchResult{}, translate(ctx, "commit batch", err)
 	}
