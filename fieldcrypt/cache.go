@@ -60,15 +60,23 @@ func (c *cache) get(key cacheKey, now int64) *loaded {
 }
 
 // put caches l, replacing an older version and evicting the least recently
-// used entry beyond the size bound. A keyset older than the cached one is
-// ignored, so a slow load cannot undo a rotation; a shredded one always
-// wins.
+// used entry beyond the size bound. While the cached keyset is fresh, an
+// older one is ignored, so a slow load cannot undo a rotation; once it has
+// expired, what the store holds now wins, even an older version (a
+// restored backup), so the entry cannot stay expired and force a load per
+// field. A shredded scope's tombstone is never replaced.
 func (c *cache) put(key cacheKey, l *loaded, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[key]; ok {
 		cur := e.value.Load()
-		if cur.shredded || (!l.shredded && l.version < cur.version) {
+		if cur.shredded {
+			if l.shredded {
+				e.expires.Store(now + c.ttl)
+			}
+			return
+		}
+		if fresh := now < e.expires.Load(); fresh && !l.shredded && l.version < cur.version {
 			return
 		}
 		e.value.Store(l)

@@ -44,4 +44,27 @@ func TestCacheKeepsNewerVersionAndShred(t *testing.T) {
 	if c.get(k, now+int64(time.Minute)) != nil {
 		t.Fatal("entry outlived its TTL")
 	}
+	later := now + int64(2*time.Minute)
+	c.put(k, &loaded{shredded: true}, later)
+	if got := c.get(k, later); got == nil || !got.shredded {
+		t.Fatal("reloading a shredded scope did not refresh its tombstone")
+	}
+}
+
+// After a restore the store may hold an older version than the cache
+// remembers: once the cached one expires, the older one must be taken, or
+// every field would load the keyset again.
+func TestCacheTakesOlderVersionAfterExpiry(t *testing.T) {
+	var now int64 = 1
+	c := newCache(4, time.Minute)
+	k := cacheKey{Scope{Tenant: "a"}, PurposeAEAD}
+	c.put(k, &loaded{version: 3}, now)
+	now += int64(time.Minute)
+	if c.get(k, now) != nil {
+		t.Fatal("entry outlived its TTL")
+	}
+	c.put(k, &loaded{version: 2}, now)
+	if got := c.get(k, now); got == nil || got.version != 2 {
+		t.Fatalf("after expiry, got %v, want version 2", got)
+	}
 }
