@@ -478,6 +478,10 @@ func TestNonMemberDenied(t *testing.T) {
 		if got := f.read(bob.access, ch); len(got) != 1 || got[0]["text"] != "biopsy scheduled" {
 			t.Fatalf("member read: %v", got)
 		}
+
+		// A plain member reads but does not add others.
+		carolID, _ := f.signup("carol")
+		f.want(f.do("POST", "/v1/channels/"+ch+"/members", bob.access, map[string]string{"user_id": carolID}), 403, "member adds member")
 	})
 }
 
@@ -533,6 +537,42 @@ func TestHeldChannelSurvivesSweep(t *testing.T) {
 		f.want(f.do("DELETE", "/v1/admin/holds/"+hold, tok.access, nil), 204, "release hold")
 		if rep, err := f.srv.Sweep(context.Background()); err != nil || rep.Deleted != 2 {
 			t.Fatalf("sweep after release: %+v %v", rep, err)
+		}
+	})
+}
+
+// TestPostsDuringSweeps: writers and sweeps running at once neither
+// deadlock nor lose a message that is not due.
+func TestPostsDuringSweeps(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		f.signup("alice")
+		tok := f.login("alice")
+		ch := f.channel(tok.access, "busy")
+		f.want(f.do("PUT", "/v1/admin/retention", tok.access, map[string]any{"days": 1}), 200, "set retention")
+		for i := range 30 {
+			f.post(tok.access, ch, fmt.Sprint("old message ", i))
+		}
+		f.clock.Advance(3 * day) // the old messages are due
+		tok = f.login("alice")
+
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			for range 10 {
+				if _, err := f.srv.Sweep(context.Background()); err != nil {
+					t.Errorf("sweep: %v", err)
+					return
+				}
+			}
+		}()
+		for i := range 20 {
+			f.post(tok.access, ch, fmt.Sprint("busy message ", i))
+		}
+		<-done
+		got := f.read(tok.access, ch)
+		if len(got) != 20 {
+			t.Fatalf("after sweeps: %d messages, want the 20 new ones", len(got))
 		}
 	})
 }

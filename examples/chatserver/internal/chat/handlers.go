@@ -408,6 +408,16 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) {
 	if !s.member(w, r, id, channel) {
 		return
 	}
+	// Minimum necessary: members read, but only the channel's creator or
+	// a moderator, admin or owner of the app adds people to it.
+	if ok, err := s.mayManage(r.Context(), id, channel); err != nil {
+		s.internal(w, r, err)
+		return
+	} else if !ok {
+		noteOf(r).deny()
+		writeError(w, r, http.StatusForbidden, "forbidden", "only the channel's creator or a moderator adds members")
+		return
+	}
 	noteOf(r).meta("member", in.UserID)
 	err := s.chat.AddMember(r.Context(), id.Tenant(), channel, in.UserID)
 	if errors.Is(err, ErrNotFound) {
@@ -419,6 +429,21 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) mayManage(ctx context.Context, id *session.Identity, channel string) (bool, error) {
+	c, err := s.chat.Channel(ctx, id.Tenant(), channel)
+	if err != nil {
+		return false, err
+	}
+	if c.CreatedBy == id.UserID() {
+		return true, nil
+	}
+	u, err := s.chat.UserByID(ctx, id.Tenant(), id.UserID())
+	if err != nil {
+		return false, err
+	}
+	return u.Role == RoleOwner || u.Role == RoleAdmin || u.Role == RoleModerator, nil
 }
 
 // textLocation is where a message's text is encrypted: bound to its

@@ -258,16 +258,20 @@ func (m *MemoryStore) IsMember(_ context.Context, app, channel, user string) (bo
 
 // CreateMessage implements Store. The memory integrity store has no
 // transaction to share, so the tag is written first under the store's lock
-// and the message kept only if that succeeded.
+// and the message kept only if that succeeded. The row is listed for
+// sweeps after the lock is released: a sweep holds the retention store's
+// lock while it calls back into this store, so taking the locks in the
+// other order could deadlock.
 func (m *MemoryStore) CreateMessage(ctx context.Context, msg Message, seal SealFunc) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-
 	if err := seal(ctx, m.integrity); err != nil {
+		m.mu.Unlock()
 		return err
 	}
 	msg.Body = append([]byte(nil), msg.Body...)
 	m.messages[key(msg.AppID, msg.ID)] = &msg
+	m.mu.Unlock()
+
 	m.retention.Insert(MessagesTable, retention.Row{
 		ID: msg.ID, AppID: msg.AppID, Time: msg.CreatedAt, Channel: msg.ChannelID, User: msg.UserID,
 	})
