@@ -40,7 +40,8 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "duration of each write run")
 	writers := flag.Int("writers", 32, "concurrent writers")
 	streams := flag.Int("streams", 1, "streams (tenants) the chained writers spread over")
-	conns := flag.Int("conns", 16, "pool size for every variant")
+	conns := flag.Int("conns", 0, "pool size for every variant; 0 means one connection per writer")
+	verifyN := flag.Int("verify", 200000, "entries in the stream verification reads")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *profile != "" {
@@ -53,7 +54,10 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 
-	if err := run(*url, *dur, *writers, *streams, *conns); err != nil {
+	if *conns == 0 {
+		*conns = *writers
+	}
+	if err := run(*url, *dur, *writers, *streams, *conns, *verifyN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -67,7 +71,7 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(url string, dur time.Duration, writers, streams, conns int) error {
+func run(url string, dur time.Duration, writers, streams, conns, verifyN int) error {
 	ctx := context.Background()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -107,6 +111,17 @@ func run(url string, dur time.Duration, writers, streams, conns int) error {
 	}
 
 	fmt.Printf("writers=%d streams=%d conns=%d duration=%s\n", writers, streams, conns, dur)
+
+	// One writer's commit latency bounds what any synchronous design can
+	// reach: W writers that each wait for a durable commit make at most
+	// W / latency events per second (Little's law).
+	one, err := runUnchained(ctx, pool, 2*time.Second, 1)
+	if err != nil {
+		return fmt.Errorf("single writer: %w", err)
+	}
+	report("single writer, one insert", one)
+	fmt.Printf("=> bound for %d synchronous writers at that latency: %.0f events/s\n", writers, float64(writers)*one.rate())
+
 	chained, err := runChained(ctx, store, dur, writers, streams)
 	if err != nil {
 		return fmt.Errorf("chained: %w", err)
@@ -126,15 +141,33 @@ func run(url string, dur time.Duration, writers, streams, conns int) error {
 	fmt.Printf("ratio chained/naive     %.1fx\n", chained.rate()/naive.rate())
 	fmt.Printf("ratio chained/unchained %.1fx\n", chained.rate()/plain.rate())
 
-	// Verification of the longest chained stream, read from Postgres.
-	for range 2 { // the first run warms the cache; report both
+	// Verification of a long stream, read from Postgres.
+	if err := seed(ctx, store, "verify", verifyN); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	for range 3 { // the first run warms the cache; report every run
 		start := time.Now()
-		rep, err := audit.Verify(ctx, store, audit.VerifyOptions{Stream: "tenant-0", Verifier: nopVerifier{}})
+		rep, err := audit.Verify(ctx, store, audit.VerifyOptions{Stream: "verify", Verifier: nopVerifier{}})
 		if err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 		el := time.Since(start)
 		fmt.Printf("verify %d entries in %s: %.0f events/s\n", rep.Entries, el.Round(time.Millisecond), float64(rep.Entries)/el.Seconds())
+	}
+	return nil
+}
+
+// seed appends n entries to stream in large batches.
+func seed(ctx context.Context, store *auditpg.Store, stream string, n int) error {
+	const batch = 2000
+	for done := 0; done < n; done += batch {
+		evs := make([]audit.Event, min(batch, n-done))
+		for i := range evs {
+			evs[i] = event(i%32, done+i, stream)
+		}
+		if _, err := store.Append(ctx, stream, evs); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -271,9 +304,12 @@ func runNaive(ctx context.Context, pool *pgxpool.Pool, dur time.Duration, writer
 	})
 }
 
+var unchainedRuns atomic.Int64
+
 func runUnchained(ctx context.Context, pool *pgxpool.Pool, dur time.Duration, writers int) (result, error) {
+	run := unchainedRuns.Add(1)
 	return drive(dur, writers, func(w, i int) error {
-		e := audit.Entry{Event: event(w, i, "plain"), Stream: fmt.Sprintf("plain-%d", w), Seq: uint64(i + 1),
+		e := audit.Entry{Event: event(w, i, "plain"), Stream: fmt.Sprintf("plain-%d-%d", run, w), Seq: uint64(i + 1),
 			PrevHash: audit.GenesisHash(), Hash: audit.GenesisHash()}
 		return insertOne(ctx, pool, &e)
 	})
