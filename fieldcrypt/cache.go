@@ -146,9 +146,10 @@ type flight struct {
 }
 
 type flightCall struct {
-	done chan struct{}
-	val  *loaded
-	err  error
+	done    chan struct{}
+	val     *loaded
+	err     error
+	waiters int // callers sharing the load; under flight.mu
 }
 
 // TODO: a load runs under the first caller's context; when that is
@@ -160,6 +161,7 @@ func (f *flight) do(key cacheKey, fn func() (*loaded, error)) (*loaded, error) {
 		f.calls = map[cacheKey]*flightCall{}
 	}
 	if c, ok := f.calls[key]; ok {
+		c.waiters++
 		f.mu.Unlock()
 		<-c.done
 		return c.val, c.err

@@ -480,6 +480,10 @@ func (k *Keyring) keyset(ctx context.Context, s Scope, p Purpose, create bool) (
 		return l, nil
 	}
 	l, err := k.flight.do(key, func() (*loaded, error) { return k.load(ctx, s, p, create) })
+	if create && errors.Is(err, ErrNotFound) {
+		// The shared load was a decrypt's, which does not create.
+		l, err = k.load(ctx, s, p, true)
+	}
 	if err != nil {
 		return nil, err
 	}
