@@ -68,7 +68,7 @@ func (s *syncBuffer) String() string {
 // fixture is a real server on a real listener (127.0.0.1, random port),
 // on one backend.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *Server
 	ts      *httptest.Server
 	clock   *clock
@@ -101,7 +101,7 @@ func eachBackendWith(t *testing.T, s setup, fn func(t *testing.T, f *fixture)) {
 	}
 }
 
-func newFixture(t *testing.T, backend string, s setup) *fixture {
+func newFixture(t testing.TB, backend string, s setup) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{}}
@@ -315,7 +315,8 @@ func TestMessageLife(t *testing.T) {
 			t.Fatalf("read: %v", got)
 		}
 
-		evs := f.events(tok.access, url.Values{"actor": {aliceID}})
+		// Two a page, so the cursor is followed.
+		evs := f.events(tok.access, url.Values{"actor": {aliceID}, "limit": {"2"}})
 		for _, step := range []struct{ typ, id string }{
 			{"admin.user_created", aliceID},
 			{"auth.login", aliceID},
@@ -328,6 +329,11 @@ func TestMessageLife(t *testing.T) {
 			}
 		}
 		f.verifyOK(tok.access)
+		future := f.clock.Now().Add(time.Hour).Format(time.RFC3339)
+		if later := f.events(tok.access, url.Values{"since": {future}}); len(later) != 0 {
+			t.Fatalf("events since the future: %v", later)
+		}
+		f.want(f.do("GET", "/v1/admin/audit?cursor=forged", tok.access, nil), 400, "forged cursor")
 
 		logs := f.logs.String()
 		for what, secret := range map[string]string{"message text": text, "access token": tok.access, "refresh token": tok.refresh, "password": pw("alice")} {
