@@ -85,6 +85,11 @@ func commands() []*command {
 		auditExportCommand(),
 		auditVerifyExportCommand(),
 		integrityVerifyCommand(),
+		retentionSweepCommand(),
+		retentionForecastCommand(),
+		keysRotateCommand(),
+		keysRewrapCommand(),
+		keysShredCommand(),
 	}
 }
 

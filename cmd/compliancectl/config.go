@@ -102,6 +102,10 @@ type TargetConfig struct {
 	Channel  string `json:"channel"`
 	User     string `json:"user"`
 	Resource string `json:"resource"`
+	// IntegrityDomain, when set, is the integrity domain of the table's
+	// rows: the sweep forgets the tags of the rows it deletes, in the same
+	// transaction, so that integrity verify does not report them missing.
+	IntegrityDomain string `json:"integrity_domain"`
 }
 
 // ColumnConfig is an encrypted column (fieldcryptpg.ColumnConfig).
