@@ -208,9 +208,10 @@ func (m *MemoryStore) SweepBatch(ctx context.Context, p BatchParams) (BatchResul
 			continue
 		}
 		if res.Deleted == 0 {
-			res.MinTime, res.FirstID = r.Time, r.ID
+			res.MinTime, res.MinID, res.MaxID = r.Time, r.ID, r.ID
 		}
-		res.MaxTime, res.LastID = r.Time, r.ID
+		res.MaxTime = r.Time
+		res.MinID, res.MaxID = min(res.MinID, r.ID), max(res.MaxID, r.ID)
 		res.Deleted++
 		if p.IDs {
 			res.IDs = append(res.IDs, r.ID)

@@ -258,9 +258,10 @@ type BatchResult struct {
 	Scanned int
 	// Deleted is how many rows it removed.
 	Deleted int
-	// FirstID and LastID are the first and last ids removed, in keyset
-	// order ("" if none).
-	FirstID, LastID string
+	// MinID and MaxID are the smallest and largest ids removed, in the id
+	// column's own order, or as text for a type without one such as uuid
+	// ("" if none).
+	MinID, MaxID string
 	// IDs are all the ids removed, in keyset order, if BatchParams.IDs
 	// asked for them.
 	IDs []string

@@ -29,9 +29,9 @@ type Record struct {
 	Owner string
 	// Scanned due rows, Deleted of them, Held back by a legal hold.
 	Scanned, Deleted, Held int
-	// FirstID and LastID are the first and last deleted ids in keyset
-	// order; MinTime and MaxTime bound their times.
-	FirstID, LastID  string
+	// MinID and MaxID bound the deleted ids (in the id column's order);
+	// MinTime and MaxTime bound their times.
+	MinID, MaxID     string
 	MinTime, MaxTime time.Time
 	// IDs are all the deleted ids, in keyset order, when
 	// SweeperConfig.IDs is set.
@@ -431,7 +431,7 @@ func (s *Sweeper) recordBatch(ctx context.Context, p scopePlan, at time.Time, r 
 		Target: p.target.Name, AppID: p.appID, Scope: p.scope, PolicyVersion: p.version,
 		Period: p.period, Cutoff: p.cutoff, Owner: s.cfg.Instance,
 		Scanned: r.Scanned, Deleted: r.Deleted, Held: r.Scanned - r.Deleted,
-		FirstID: r.FirstID, LastID: r.LastID,
+		MinID: r.MinID, MaxID: r.MaxID,
 		MinTime: r.MinTime, MaxTime: r.MaxTime, At: at,
 	}
 	if s.cfg.IDs {

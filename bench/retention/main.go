@@ -233,7 +233,7 @@ func (b *bench) sweep(ctx context.Context, batch, maxBatch int, batchTime, pause
 		OnBatch: func(ctx context.Context, r retention.Record) error {
 			tx, _ := retentionpg.Tx(ctx)
 			_, err := tx.Exec(ctx, "INSERT INTO audit (target, app_id, first_id, last_id, deleted, at) VALUES ($1, $2, $3, $4, $5, $6)",
-				r.Target, r.AppID, r.FirstID, r.LastID, r.Deleted, r.At)
+				r.Target, r.AppID, r.MinID, r.MaxID, r.Deleted, r.At)
 			return err
 		},
 	})

@@ -252,7 +252,7 @@ func auditHook(n *int) retention.BatchHook {
 			return errors.New("no transaction in the hook's context")
 		}
 		*n++
-		_, err := tx.Exec(ctx, "INSERT INTO audit VALUES ($1, $2, $3, $4)", *n, r.FirstID, r.LastID, r.Deleted)
+		_, err := tx.Exec(ctx, "INSERT INTO audit VALUES ($1, $2, $3, $4)", *n, r.MinID, r.MaxID, r.Deleted)
 		return err
 	}
 }
@@ -572,5 +572,31 @@ func TestPartitionedTarget(t *testing.T) {
 	}
 	if old != 0 || young != 8 || rep.Deleted != 8 {
 		t.Fatalf("left %d old and %d young rows after deleting %d, want 0, 8 and 8", old, young, rep.Deleted)
+	}
+}
+
+func TestUUIDIDs(t *testing.T) {
+	e := newSweepEnv(t, 0)
+	ctx := context.Background()
+	for _, q := range []string{
+		`CREATE TABLE note (id uuid PRIMARY KEY, app_id text NOT NULL, at timestamptz NOT NULL)`,
+		`INSERT INTO note SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'app1', '2026-04-01' FROM generate_series(1, 7) i`,
+	} {
+		if _, err := e.db.Pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []retention.Record
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.Targets = []retention.Target{{Table: "note", ID: "id", Time: "at"}}
+		c.BatchSize, c.MinBatch, c.MaxBatch = 5, 5, 5
+		c.OnBatch = func(_ context.Context, r retention.Record) error { recs = append(recs, r); return nil }
+	})
+	rep, err := s.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 7 || len(recs) != 2 || recs[0].MinID != "00000000-0000-0000-0000-000000000001" || recs[1].MaxID != "00000000-0000-0000-0000-000000000007" {
+		t.Fatalf("report %+v, records %+v", rep, recs)
 	}
 }

@@ -26,6 +26,9 @@ type targetSQL struct {
 	// inherited table repeats ctids across partitions, so its batches
 	// delete by id.
 	byCTID bool
+	// minMax is the id as min and max aggregate it: the id itself, or its
+	// text for a type with no min (uuid).
+	minMax string
 }
 
 // target returns t's identifiers, looking up its column types once.
@@ -69,6 +72,15 @@ func (s *Store) target(ctx context.Context, t retention.Target) (*targetSQL, err
 		return nil, fmt.Errorf("retentionpg: describe target %s: %w", t.Name, err)
 	}
 	ts.byCTID = plain
+	var ordered bool
+	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_attribute a ON p.proargtypes[0] = a.atttypid
+		WHERE p.proname = 'min' AND p.prokind = 'a' AND a.attrelid = $1::regclass AND a.attname = $2)`, ts.table, t.ID).Scan(&ordered); err != nil {
+		return nil, fmt.Errorf("retentionpg: describe target %s: %w", t.Name, err)
+	}
+	ts.minMax = "id"
+	if !ordered {
+		ts.minMax = "id::text"
+	}
 	var err error
 	if ts.idType, err = typeOf(t.ID); err != nil {
 		return nil, err
@@ -249,33 +261,31 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	DELETE FROM %[1]s d %[8]s AND NOT %[7]s
 	RETURNING d.%[2]s AS id, d.%[3]s AS ts
 ), last AS (
-	SELECT ts, id FROM batch ORDER BY ts DESC, id DESC LIMIT 1
-), first_gone AS (
-	SELECT ts, id FROM gone ORDER BY ts, id LIMIT 1
-), last_gone AS (
-	SELECT ts, id FROM gone ORDER BY ts DESC, id DESC LIMIT 1
+	SELECT ts, id, count(*) OVER () AS n FROM batch ORDER BY ts DESC, id DESC LIMIT 1
 ), moved AS (
 	INSERT INTO %[9]s (app_id, target, scope, cursor_time, cursor_id, updated_at)
-	SELECT $1, %[10]s, %[11]s, ts, id::text, %[12]s FROM last WHERE (SELECT count(*) FROM batch) = %[5]s
+	SELECT $1, %[10]s, %[11]s, ts, id::text, %[12]s FROM last WHERE n = %[5]s
 	ON CONFLICT (app_id, target, scope) DO UPDATE
 	SET cursor_time = EXCLUDED.cursor_time, cursor_id = EXCLUDED.cursor_id, updated_at = EXCLUDED.updated_at
 ), cleared AS (
-	DELETE FROM %[9]s WHERE app_id = $1 AND target = %[10]s AND scope = %[11]s AND (SELECT count(*) FROM batch) < %[5]s
+	DELETE FROM %[9]s WHERE app_id = $1 AND target = %[10]s AND scope = %[11]s AND NOT EXISTS (SELECT 1 FROM last WHERE n = %[5]s)
+), stats AS (
+	SELECT count(*)::int AS n, min(%[13]s)::text AS min_id, max(%[13]s)::text AS max_id, min(ts) AS min_ts, max(ts) AS max_ts FROM gone
 )
-SELECT (SELECT count(*) FROM batch)::int, (SELECT ts FROM last), (SELECT id::text FROM last),
-	(SELECT count(*) FROM gone)::int, (SELECT id::text FROM first_gone), (SELECT id::text FROM last_gone),
-	(SELECT ts FROM first_gone), (SELECT ts FROM last_gone), %[6]s`,
+SELECT coalesce((SELECT n FROM last), 0)::int, (SELECT ts FROM last), (SELECT id::text FROM last),
+	n, min_id, max_id, min_ts, max_ts, %[6]s
+FROM stats`,
 		ts.table, ts.id, ts.time, where, limit, ids, s.held(ts, "d", appArg), match,
-		s.t.checkpoints, a.add(p.Target.Name), a.add(scope), a.add(p.Now))
+		s.t.checkpoints, a.add(p.Target.Name), a.add(scope), a.add(p.Now), ts.minMax)
 
 	var res retention.BatchResult
 	var lastTime, minTime, maxTime pgtype.Timestamptz
-	var lastID, firstGone, lastGone pgtype.Text
-	if err := tx.QueryRow(ctx, sql, a...).Scan(&res.Scanned, &lastTime, &lastID, &res.Deleted, &firstGone, &lastGone, &minTime, &maxTime, &res.IDs); err != nil {
+	var lastID, minID, maxID pgtype.Text
+	if err := tx.QueryRow(ctx, sql, a...).Scan(&res.Scanned, &lastTime, &lastID, &res.Deleted, &minID, &maxID, &minTime, &maxTime, &res.IDs); err != nil {
 		return retention.BatchResult{}, translate(ctx, "delete batch", err)
 	}
 	res.MinTime, res.MaxTime = minTime.Time, maxTime.Time
-	res.FirstID, res.LastID = firstGone.String, lastGone.String
+	res.MinID, res.MaxID = minID.String, maxID.String
 	res.Done = res.Scanned < p.Limit
 	switch {
 	case lastTime.Valid:

@@ -155,7 +155,7 @@ func (rs *Records) CheckOnce(t testing.TB, want []string) {
 	t.Helper()
 	seen := map[string]int{}
 	for _, r := range rs.List() {
-		if r.Deleted != len(r.IDs) || r.Deleted == 0 || r.FirstID != r.IDs[0] || r.LastID != r.IDs[len(r.IDs)-1] {
+		if r.Deleted != len(r.IDs) || r.Deleted == 0 || r.MinID != slices.Min(r.IDs) || r.MaxID != slices.Max(r.IDs) {
 			t.Errorf("record %+v: counts and ids disagree", r)
 		}
 		for _, id := range r.IDs {
@@ -479,7 +479,7 @@ func testSweepDeletesOnlyExpired(t *testing.T, e *env) {
 		if r.IDs != nil {
 			t.Fatalf("record carries ids though SweeperConfig.IDs is off")
 		}
-		ranges = append(ranges, [3]string{r.FirstID, r.LastID, fmt.Sprint(r.Deleted)})
+		ranges = append(ranges, [3]string{r.MinID, r.MaxID, fmt.Sprint(r.Deleted)})
 	}
 	if want := [][3]string{{"a0000", "a0009", "10"}, {"a0010", "a0019", "10"}, {"a0020", "a0024", "5"}}; !slices.Equal(ranges, want) {
 		t.Fatalf("recorded ranges %v, want %v", ranges, want)
