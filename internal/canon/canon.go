@@ -234,12 +234,11 @@ func Encode(domain string, fields ...Value) []byte {
 // Append appends the encoding of domain and fields to dst and returns the
 // extended slice. It panics like [Encode].
 func Append(dst []byte, domain string, fields ...Value) []byte {
-	e := Encoder{buf: dst}
-	e.begin(domain)
+	dst = AppendHeader(dst, domain)
 	for _, f := range fields {
-		e.Value(f)
+		dst = AppendValue(dst, f)
 	}
-	return e.buf
+	return dst
 }
 
 func (v Value) encodedLen() int {
@@ -278,100 +277,121 @@ func (e *Encoder) Reset(domain string) {
 	e.begin(domain)
 }
 
-func (e *Encoder) begin(domain string) {
-	e.buf = append(e.buf, Version)
-	e.appendLen(len(domain))
-	e.buf = append(e.buf, domain...)
-}
+func (e *Encoder) begin(domain string) { e.buf = AppendHeader(e.buf, domain) }
 
 // Bytes returns the encoding so far. It aliases the Encoder's buffer, which
 // the next Reset overwrites.
 func (e *Encoder) Bytes() []byte { return e.buf }
 
 // Value appends a field.
-func (e *Encoder) Value(v Value) {
-	switch v.kind {
-	case KindNull:
-		e.Null()
-	case KindBytes:
-		e.BytesField(v.b)
-	case KindString:
-		e.String(v.s)
-	case KindBool:
-		e.Bool(v.n == 1)
-	default:
-		e.buf = append(e.buf, byte(v.kind))
-		e.buf = binary.BigEndian.AppendUint64(e.buf, v.n)
-	}
-}
+func (e *Encoder) Value(v Value) { e.buf = AppendValue(e.buf, v) }
 
 // Null appends a NULL field.
-func (e *Encoder) Null() { e.buf = append(e.buf, byte(KindNull)) }
+func (e *Encoder) Null() { e.buf = AppendNull(e.buf) }
 
 // BytesField appends a BYTES field; a nil b is empty bytes.
-func (e *Encoder) BytesField(b []byte) {
-	e.buf = append(e.buf, byte(KindBytes))
-	e.appendLen(len(b))
-	e.buf = append(e.buf, b...)
-}
+func (e *Encoder) BytesField(b []byte) { e.buf = AppendBytes(e.buf, b) }
 
 // String appends a STRING field.
-func (e *Encoder) String(s string) {
-	e.buf = append(e.buf, byte(KindString))
-	e.appendLen(len(s))
-	e.buf = append(e.buf, s...)
-}
+func (e *Encoder) String(s string) { e.buf = AppendString(e.buf, s) }
 
 // OptString appends a STRING field, or NULL when s is nil.
-func (e *Encoder) OptString(s *string) {
-	if s == nil {
-		e.Null()
-		return
-	}
-	e.String(*s)
-}
+func (e *Encoder) OptString(s *string) { e.buf = AppendValue(e.buf, OptString(s)) }
 
 // Int appends an INT field.
-func (e *Encoder) Int(i int64) {
-	e.buf = append(e.buf, byte(KindInt))
-	e.buf = binary.BigEndian.AppendUint64(e.buf, uint64(i))
-}
+func (e *Encoder) Int(i int64) { e.buf = AppendInt(e.buf, i) }
 
 // Uint appends a UINT field.
-func (e *Encoder) Uint(u uint64) {
-	e.buf = append(e.buf, byte(KindUint))
-	e.buf = binary.BigEndian.AppendUint64(e.buf, u)
-}
+func (e *Encoder) Uint(u uint64) { e.buf = AppendUint(e.buf, u) }
 
 // Bool appends a BOOL field.
-func (e *Encoder) Bool(b bool) {
+func (e *Encoder) Bool(b bool) { e.buf = AppendBool(e.buf, b) }
+
+// Time appends a TIME field at microsecond precision.
+func (e *Encoder) Time(t time.Time) { e.buf = AppendTime(e.buf, t) }
+
+// OptTime appends a TIME field, or NULL when t is nil.
+func (e *Encoder) OptTime(t *time.Time) { e.buf = AppendValue(e.buf, OptTime(t)) }
+
+// The Append… functions are the encoder without state: each appends one
+// part of an encoding to dst and returns the extended slice, keeping no
+// reference to dst, so a hot path can build an encoding in a stack buffer
+// without an allocation. An encoding is AppendHeader followed by one
+// Append… call per field.
+
+// AppendHeader appends the version byte and the domain tag that begin
+// every encoding.
+func AppendHeader(dst []byte, domain string) []byte {
+	dst = append(dst, Version)
+	dst = appendLen(dst, len(domain))
+	return append(dst, domain...)
+}
+
+// AppendValue appends the field v.
+func AppendValue(dst []byte, v Value) []byte {
+	switch v.kind {
+	case KindNull:
+		return AppendNull(dst)
+	case KindBytes:
+		return AppendBytes(dst, v.b)
+	case KindString:
+		return AppendString(dst, v.s)
+	case KindBool:
+		return AppendBool(dst, v.n == 1)
+	}
+	dst = append(dst, byte(v.kind))
+	return binary.BigEndian.AppendUint64(dst, v.n)
+}
+
+// AppendNull appends a NULL field.
+func AppendNull(dst []byte) []byte { return append(dst, byte(KindNull)) }
+
+// AppendBytes appends a BYTES field; a nil b is empty bytes.
+func AppendBytes(dst, b []byte) []byte {
+	dst = append(dst, byte(KindBytes))
+	dst = appendLen(dst, len(b))
+	return append(dst, b...)
+}
+
+// AppendString appends a STRING field.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, byte(KindString))
+	dst = appendLen(dst, len(s))
+	return append(dst, s...)
+}
+
+// AppendInt appends an INT field.
+func AppendInt(dst []byte, i int64) []byte {
+	dst = append(dst, byte(KindInt))
+	return binary.BigEndian.AppendUint64(dst, uint64(i))
+}
+
+// AppendUint appends a UINT field.
+func AppendUint(dst []byte, u uint64) []byte {
+	dst = append(dst, byte(KindUint))
+	return binary.BigEndian.AppendUint64(dst, u)
+}
+
+// AppendBool appends a BOOL field.
+func AppendBool(dst []byte, b bool) []byte {
 	var x byte
 	if b {
 		x = 1
 	}
-	e.buf = append(e.buf, byte(KindBool), x)
+	return append(dst, byte(KindBool), x)
 }
 
-// Time appends a TIME field at microsecond precision.
-func (e *Encoder) Time(t time.Time) {
-	e.buf = append(e.buf, byte(KindTime))
-	e.buf = binary.BigEndian.AppendUint64(e.buf, uint64(t.UnixMicro()))
+// AppendTime appends a TIME field at microsecond precision.
+func AppendTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, byte(KindTime))
+	return binary.BigEndian.AppendUint64(dst, uint64(t.UnixMicro()))
 }
 
-// OptTime appends a TIME field, or NULL when t is nil.
-func (e *Encoder) OptTime(t *time.Time) {
-	if t == nil {
-		e.Null()
-		return
-	}
-	e.Time(*t)
-}
-
-func (e *Encoder) appendLen(n int) {
+func appendLen(dst []byte, n int) []byte {
 	if uint64(n) > math.MaxUint32 {
 		panic("canon: field longer than 4 GiB - 1 bytes")
 	}
-	e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(n))
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
 }
 
 // Decode parses an encoding into its domain and fields. It rejects unknown

@@ -343,3 +343,42 @@ func BenchmarkEncoder(b *testing.B) {
 		e.OptString(nil)
 	}
 }
+
+// TestAppendFunctionsMatchEncode pins the stateless appenders to Encode.
+func TestAppendFunctionsMatchEncode(t *testing.T) {
+	now := time.Date(2026, 12, 3, 1, 2, 3, 4000, time.UTC)
+	want := Encode("d.v1", Null(), Bytes([]byte{1, 2}), String("s"), Int(-3), Uint(4), Bool(true), Time(now))
+	var buf [128]byte
+	got := AppendHeader(buf[:0], "d.v1")
+	got = AppendNull(got)
+	got = AppendBytes(got, []byte{1, 2})
+	got = AppendString(got, "s")
+	got = AppendInt(got, -3)
+	got = AppendUint(got, 4)
+	got = AppendBool(got, true)
+	got = AppendTime(got, now)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("appenders = %x, want %x", got, want)
+	}
+}
+
+func BenchmarkAppendStack(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var buf [96]byte
+		d := AppendHeader(buf[:0], "fieldcrypt.field.v1")
+		d = AppendString(d, "tenant-1")
+		d = AppendString(d, "messages")
+		d = AppendString(d, "text")
+		d = AppendString(d, "123456789")
+		_ = d
+	}
+}
+
+func BenchmarkAppendValues(b *testing.B) {
+	b.ReportAllocs()
+	buf := make([]byte, 0, 96)
+	for b.Loop() {
+		buf = Append(buf[:0], "fieldcrypt.field.v1", String("tenant-1"), String("messages"), String("text"), String("123456789"))
+	}
+}
