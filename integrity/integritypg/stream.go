@@ -128,6 +128,12 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 				if s, ok := pendingTags[r.rowKey]; ok {
 					delete(pendingTags, r.rowKey)
 					out = append(out, pair{row: r, s: s, has: true})
+				} else if _, dup := pendingRows[r.rowKey]; dup {
+					// A second row with a key already waiting (a table
+					// without a unique key) has no tag of its own. One that
+					// comes after its key's tag was taken waits forever,
+					// and is reported unsealed at the end just the same.
+					out = append(out, pair{row: r})
 				} else {
 					pendingRows[r.rowKey] = r
 				}

@@ -549,6 +549,9 @@ func (v *Verifier) RunDue(ctx context.Context) (bool, RunResult, error) {
 
 	res, err := v.run(ctx, id)
 	if err != nil {
+		// Fail closed: a run that could not finish is due again at once,
+		// on whichever instance polls next.
+		_, _ = q.Exec(context.WithoutCancel(ctx), `UPDATE `+v.cfg.Store.runs+` SET next_run = now() WHERE job = $1 AND last_run_id = $2`, v.cfg.Job, id)
 		return true, res, err
 	}
 	if _, err := q.Exec(ctx, `UPDATE `+v.cfg.Store.runs+` SET last_finished = now() WHERE job = $1 AND last_run_id = $2`, v.cfg.Job, id); err != nil {
@@ -558,8 +561,8 @@ func (v *Verifier) RunDue(ctx context.Context) (bool, RunResult, error) {
 }
 
 // Schedule calls [Verifier.RunDue] now and every Poll until ctx ends, and
-// returns ctx's error. Errors of a run go to Logger; the next period tries
-// again.
+// returns ctx's error. Errors of a run go to Logger; a run that failed is
+// due again at the next poll.
 func (v *Verifier) Schedule(ctx context.Context) error {
 	tick := time.NewTicker(v.cfg.Poll)
 	defer tick.Stop()

@@ -465,6 +465,16 @@ func TestScheduledRunOneInstanceAtATime(t *testing.T) {
 	if err := a.db.Pool.QueryRow(a.ctx, "SELECT last_finished IS NOT NULL AND next_run > now() + interval '23 hours' FROM integrity_runs").Scan(&finished); err != nil || !finished {
 		t.Fatalf("run not recorded as finished with next run a day away: %v", err)
 	}
+
+	// A run that fails (here: a table that does not exist) is due again.
+	a.exec(t, "UPDATE integrity_runs SET next_run = now() - interval '1 second'")
+	broken := a.verifier(t, integritypg.VerifierConfig{Tables: []integritypg.Table{{Domain: "nope"}}})
+	if did, _, err := broken.RunDue(a.ctx); !did || err == nil {
+		t.Fatalf("broken run: ran %v, err %v", did, err)
+	}
+	if did, _, err := vs[0].RunDue(a.ctx); !did || err != nil {
+		t.Fatalf("run after a failed one: ran %v, err %v", did, err)
+	}
 }
 
 func TestStreamingModesAgree(t *testing.T) {
@@ -503,6 +513,27 @@ func TestStreamingModesAgree(t *testing.T) {
 				t.Fatalf("join %v, workers %d: summary %+v", join, w, sum)
 			}
 			wantOnly(t, fs, "altered 7", "altered 700", "altered 1400", "missing 1000", "unsealed 5000")
+		}
+	}
+}
+
+func TestDuplicateRowsReported(t *testing.T) {
+	a := newApp(t)
+	a.exec(t, "CREATE TABLE loose (app_id text, id bigint, channel_id text, body text, created_at timestamptz)")
+	table := messages
+	table.Domain, table.Name = "message", "loose"
+	a.exec(t, "INSERT INTO loose VALUES ('t1', 1, 'c1', 'forged', $1)", a.day)
+	a.post(t, "t1", 1, "c1", ptr("genuine"), a.day)
+	a.exec(t, "INSERT INTO loose SELECT * FROM message")
+	a.exec(t, "INSERT INTO loose VALUES ('t1', 1, 'c1', 'forged again', $1)", a.day)
+	for _, join := range []bool{false, true} {
+		v := a.verifier(t, integritypg.VerifierConfig{JoinInDatabase: join})
+		var fs []integrity.Finding
+		if _, err := v.VerifyTable(a.ctx, table, func(f integrity.Finding) { fs = append(fs, f) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) < 2 {
+			t.Fatalf("join %v: findings %+v, want both forged copies reported", join, fs)
 		}
 	}
 }
