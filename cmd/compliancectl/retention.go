@@ -133,7 +133,7 @@ func (e *env) sweeper(asOf time.Time, onBatch func(retention.Record)) (*retentio
 			Metadata: map[string]string{
 				"scope": r.Scope.String(), "deleted": strconv.Itoa(r.Deleted), "scanned": strconv.Itoa(r.Scanned),
 				"held": strconv.Itoa(r.Held), "policy_version": strconv.FormatInt(r.PolicyVersion, 10),
-				"cutoff": r.Cutoff.UTC().Format(time.RFC3339), "first_id": r.FirstID, "last_id": r.LastID,
+				"cutoff": r.Cutoff.UTC().Format(time.RFC3339), "min_id": r.MinID, "max_id": r.MaxID,
 			},
 		}
 		if err := alog.Prepare(&ev); err != nil {
