@@ -32,7 +32,8 @@ type Column struct {
 // Table declares an application table whose rows are sealed, so the
 // verifier can read them. The application must seal each row with the
 // same domain, tenant, id (as Postgres prints it with ::text) and fields,
-// in Columns order, that the table holds.
+// in Columns order, that the table holds. Tenant and id should be unique
+// together (a primary key); duplicates are reported, never trusted.
 type Table struct {
 	// Domain is the domain the rows are sealed in. Required.
 	Domain string
@@ -436,10 +437,10 @@ func (v *Verifier) verifyJoin(ctx context.Context, t Table, safeReport func(inte
 	return main.Finish(digests), nil
 }
 
+// reset empties b for reuse. Its rows have been checked by then, and
+// findings carry strings, never slices of the arena.
 func (b *batch) reset() {
 	b.msgs, b.rows, b.arena = b.msgs[:0], b.rows[:0], b.arena[:0]
-	// Tags of a previous use may still be referenced by findings already
-	// reported; those hold copies (strings), never the arena.
 }
 
 func checkBatch(sc *integrity.Scan, b *batch) {
