@@ -121,7 +121,6 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request) {
 			Metadata: e.Metadata,
 		}
 	}
-	noteOf(r).meta("returned", strconv.Itoa(len(out)))
 	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_cursor": page.Next})
 }
 
@@ -139,12 +138,10 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
 				opts.Checkpoints = append(opts.Checkpoints, c)
 			}
 		}
-		noteOf(r).meta("published_checkpoints", strconv.Itoa(len(opts.Checkpoints)))
 	}
 	rep, err := audit.Verify(r.Context(), s.audit.Store(), opts)
 	var f *audit.Failure
 	if errors.As(err, &f) {
-		noteOf(r).meta("failure", string(f.Kind))
 		writeJSON(w, http.StatusOK, map[string]any{
 			"ok": false, "checked": rep.Entries, "head_seq": rep.Head.Seq,
 			"failure": map[string]any{"seq": f.Seq, "kind": string(f.Kind)},
@@ -155,7 +152,6 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	noteOf(r).meta("checked", strconv.Itoa(rep.Entries))
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "checked": rep.Entries, "head_seq": rep.Head.Seq})
 }
 
@@ -207,6 +203,7 @@ func (s *Server) setRetention(w http.ResponseWriter, r *http.Request) {
 	if len(chans) > 0 {
 		out["channels"] = chans
 	}
+	n.detail(audit.Event{Type: typeRetentionPolicy, Category: audit.CategoryAdministrative, Action: audit.ActionUpdate, ResourceType: "retention_policy", ResourceID: id.Tenant(), Success: true})
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -263,26 +260,25 @@ func (s *Server) placeHold(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := noteOf(r)
-	n.ResourceID = h.ID
 	n.meta("scope", scope.String())
+	n.meta("reason", clip(in.Reason, 1000))
+	n.detail(audit.Event{Type: typeHoldPlaced, Category: audit.CategoryAdministrative, Action: audit.ActionCreate, ResourceType: "legal_hold", ResourceID: h.ID, Success: true})
 	writeJSON(w, http.StatusCreated, map[string]string{"id": h.ID})
 }
 
 func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
 	id, _ := session.FromContext(r.Context())
 	hold := r.PathValue("id")
-	noteOf(r).ResourceID = hold
 	if !s.retentionOK(w, r, s.policies.ReleaseHold(r.Context(), id.Tenant(), hold, id.UserID())) {
 		return
 	}
+	noteOf(r).detail(audit.Event{Type: typeHoldReleased, Category: audit.CategoryAdministrative, Action: audit.ActionDelete, ResourceType: "legal_hold", ResourceID: hold, Success: true})
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request) {
 	id, _ := session.FromContext(r.Context())
 	target := r.PathValue("id")
-	n := noteOf(r)
-	n.ResourceID = target
 	var in struct {
 		Reason string `json:"reason"`
 	}
@@ -313,8 +309,10 @@ func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request) {
 		}
 		cleared = append(cleared, keys...)
 	}
+	n := noteOf(r)
 	n.meta("counters_cleared", strconv.Itoa(len(cleared)))
 	n.meta("reason", clip(in.Reason, 1000))
+	n.detail(audit.Event{Type: typeAccountUnlocked, Category: audit.CategorySecurity, Action: "unlock", ResourceType: "user", ResourceID: u.ID, Success: true})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -341,7 +339,6 @@ func (s *Server) breakGlass(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	noteOf(r).ResourceID = g.ID
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": t.AccessToken, "refresh_token": t.RefreshToken, "token_type": "Bearer",
 		"expires_in": int64(t.AccessExpiresAt.Sub(s.now()).Seconds()), "grant_id": g.ID, "grant_expires_at": g.ExpiresAt,

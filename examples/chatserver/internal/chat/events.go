@@ -158,8 +158,8 @@ func (s *Server) onSweepBatch(ctx context.Context, r retention.Record) error {
 		Metadata: map[string]string{
 			"deleted":        strconv.Itoa(r.Deleted),
 			"held":           strconv.Itoa(r.Held),
-			"first_id":       r.FirstID,
-			"last_id":        r.LastID,
+			"min_id":         r.MinID,
+			"max_id":         r.MaxID,
 			"policy_version": strconv.FormatInt(r.PolicyVersion, 10),
 			"cutoff":         r.Cutoff.UTC().Format("2006-01-02T15:04:05Z"),
 		},

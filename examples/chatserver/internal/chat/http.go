@@ -1,11 +1,10 @@
 package chat
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,9 +19,9 @@ import (
 // maxBody bounds a request body.
 const maxBody = 64 << 10
 
-// class is a route's default audit classification; a handler refines it
-// in its note (a denial becomes authz.denied, a failed login
-// auth.login_failed).
+// class is a route's audit classification: the request's own entry has
+// this type, and the route's {id} as its resource. What a handler learns
+// while it runs (a denial, the id it created) goes into detail events.
 type class struct {
 	Type         string
 	Category     audit.Category
@@ -40,28 +39,36 @@ const (
 	admin                // owner or admin of the tenant
 )
 
-// note is what a handler tells the audit middleware about its request.
-// Handlers run on one goroutine, so it needs no lock.
+// note is what the handlers of one request tell the audit layer: who the
+// caller turned out to be (the audit middleware asks after the handler),
+// what the request touched, and the detail events to record beside the
+// request's own entry (a denial, the id of what was created, an admin
+// action's parameters). Handlers run on one goroutine, so it needs no lock.
 type note struct {
 	Tenant, Actor, SessionID string
-	Type                     string
-	Category                 audit.Category
-	Action                   string
+	// ResourceType and ResourceID are what the request touched, for a
+	// denial's detail event.
 	ResourceType, ResourceID string
-	Subject                  string
-	Reason                   string
-	Metadata                 map[string]string
+	// Reason is the error code of the answer, if it failed.
+	Reason   string
+	Metadata map[string]string
+	details  []audit.Event
+	// auditFailed is set when the audit middleware could not record the
+	// request, so the outer writer answers in JSON.
+	auditFailed bool
 }
 
 type noteKey struct{}
 
-func noteOf(r *http.Request) *note {
-	n, _ := r.Context().Value(noteKey{}).(*note)
+func noteFrom(ctx context.Context) *note {
+	n, _ := ctx.Value(noteKey{}).(*note)
 	if n == nil {
 		return &note{} // a handler called outside the middleware (tests)
 	}
 	return n
 }
+
+func noteOf(r *http.Request) *note { return noteFrom(r.Context()) }
 
 func (n *note) meta(k, v string) {
 	if n.Metadata == nil {
@@ -70,11 +77,27 @@ func (n *note) meta(k, v string) {
 	n.Metadata[k] = v
 }
 
-// deny marks the request an access denial.
+// detail queues an event to record, before the response is sent, beside
+// the request's own entry. The caller's identity and address are filled
+// in from the request; the note's metadata so far goes with it.
+func (n *note) detail(e audit.Event) {
+	if e.Metadata == nil && len(n.Metadata) > 0 {
+		e.Metadata = maps.Clone(n.Metadata)
+	}
+	n.details = append(n.details, e)
+}
+
+// deny queues the detail event of an access denial of what the request
+// touched.
 func (n *note) deny() {
-	n.Type = audit.TypeAccessDenied
-	n.Category = audit.CategoryAuthorization
-	n.Action = audit.ActionDeny
+	n.detail(audit.Event{
+		Type:         audit.TypeAccessDenied,
+		Category:     audit.CategoryAuthorization,
+		Action:       audit.ActionDeny,
+		ResourceType: n.ResourceType,
+		ResourceID:   n.ResourceID,
+		Success:      false,
+	})
 }
 
 func (s *Server) routes() http.Handler {
@@ -85,7 +108,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 
 	auth := audit.CategoryAuthentication
-	handle("POST /v1/apps/{app}/users", public, class{audit.TypeUserCreated, audit.CategoryAdministrative, audit.ActionCreate, "user"}, s.signup)
+	handle("POST /v1/apps/{app}/users", public, class{typeSignup, audit.CategoryAdministrative, audit.ActionCreate, "user"}, s.signup)
 	handle("POST /v1/apps/{app}/login", public, class{audit.TypeLogin, auth, audit.ActionLogin, "user"}, s.login)
 	handle("POST /v1/auth/refresh", public, class{typeRefresh, auth, "refresh", "session"}, s.refresh)
 	handle("POST /v1/auth/logout", enrol, class{audit.TypeLogout, auth, "logout", "session"}, s.logout)
@@ -95,7 +118,7 @@ func (s *Server) routes() http.Handler {
 	mod := audit.CategoryDataModification
 	handle("POST /v1/channels", user, class{audit.TypeDataCreated, mod, audit.ActionCreate, "channel"}, s.createChannel)
 	handle("POST /v1/channels/{id}/members", user, class{audit.TypeDataUpdated, mod, audit.ActionUpdate, "channel"}, s.addMember)
-	handle("POST /v1/channels/{id}/messages", user, class{audit.TypeDataCreated, mod, audit.ActionCreate, "message"}, s.postMessage)
+	handle("POST /v1/channels/{id}/messages", user, class{audit.TypeDataCreated, mod, audit.ActionCreate, "channel"}, s.postMessage)
 	handle("GET /v1/channels/{id}/messages", user, class{audit.TypeDataRead, audit.CategoryDataAccess, audit.ActionRead, "channel"}, s.readMessages)
 
 	adm := audit.CategoryAdministrative
@@ -149,83 +172,111 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// audited records one audit event per request and holds the response back
-// until the event is durable: a request that cannot be audited is answered
-// 503 instead.
-//
-// TODO: use the audit package's HTTP middleware once it lands (its doc
-// promises one); until then this is the same contract, built on Log.Record.
-func (s *Server) audited(c class, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := &note{Type: c.Type, Category: c.Category, Action: c.Action, ResourceType: c.ResourceType}
-		buf := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
-		next.ServeHTTP(buf, r.WithContext(context.WithValue(r.Context(), noteKey{}, n)))
-
-		e := audit.Event{
-			Tenant:        n.Tenant,
-			Actor:         n.Actor,
-			SessionID:     n.SessionID,
-			IP:            clientAddr(r).String(),
-			UserAgent:     clip(r.UserAgent(), 512),
-			Type:          n.Type,
-			Category:      n.Category,
-			Action:        n.Action,
-			ResourceType:  n.ResourceType,
-			ResourceID:    n.ResourceID,
-			Subject:       n.Subject,
-			Success:       buf.status < 400,
-			FailureReason: n.Reason,
-			Metadata:      n.Metadata,
-		}
-		if !clientAddr(r).IsValid() {
-			e.IP = ""
-		}
-		e.Metadata = withStatus(e.Metadata, buf.status)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-		defer cancel()
-		if err := s.record(ctx, e); err != nil {
-			writeError(w, r, http.StatusServiceUnavailable, "audit_unavailable", "the request could not be audited")
-			return
-		}
-		buf.flush(w)
+// newAuditMiddleware builds the audit package's middleware for every
+// audited route: the route's class and path id classify the request before
+// it runs; the caller, known only after authentication or log-in, is read
+// from the note afterwards; and the recorder writes the note's detail
+// events before the request's entry, so that all of them are durable
+// before the response leaves (or the client gets 503).
+func (s *Server) newAuditMiddleware() (func(http.Handler) http.Handler, error) {
+	return audit.Middleware(audit.MiddlewareConfig{
+		Recorder: auditRecorder{s},
+		Actor: func(r *http.Request) (audit.Actor, bool) {
+			n := noteOf(r)
+			return audit.Actor{UserID: n.Actor, Tenant: n.Tenant, SessionID: n.SessionID}, n.Actor != ""
+		},
+		Classify: func(r *http.Request) (audit.Route, bool) {
+			c, ok := r.Context().Value(classKey{}).(class)
+			if !ok {
+				return audit.Route{}, false
+			}
+			tenant := systemTenant
+			if app := r.PathValue("app"); appPattern.MatchString(app) {
+				tenant = app
+			}
+			return audit.Route{
+				Type: c.Type, Category: c.Category, Action: c.Action,
+				ResourceType: c.ResourceType, ResourceID: clip(r.PathValue("id"), 128),
+				Tenant: tenant,
+			}, true
+		},
+		OnError: func(r *http.Request, err error) {
+			noteOf(r).auditFailed = true
+			s.log.Error("audit record failed; request answered 503", "route", r.Pattern, "err", err)
+		},
 	})
 }
 
-func withStatus(m map[string]string, status int) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for k, v := range m {
-		out[k] = v
+type classKey struct{}
+
+// auditRecorder records a request's detail events, then its entry.
+type auditRecorder struct{ s *Server }
+
+func (a auditRecorder) Record(ctx context.Context, e audit.Event) (audit.Entry, error) {
+	n := noteFrom(ctx)
+	for _, d := range n.details {
+		if d.Tenant == "" {
+			d.Tenant = e.Tenant
+		}
+		if d.Actor == "" {
+			d.Actor = e.Actor
+		}
+		if d.SessionID == "" {
+			d.SessionID = e.SessionID
+		}
+		d.IP, d.UserAgent = e.IP, e.UserAgent
+		if !d.Success && d.FailureReason == "" {
+			d.FailureReason = n.Reason
+		}
+		if err := a.s.record(ctx, d); err != nil {
+			return audit.Entry{}, err
+		}
 	}
-	out["status"] = fmt.Sprint(status)
-	return out
-}
-
-type bufferedWriter struct {
-	header http.Header
-	status int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (b *bufferedWriter) Header() http.Header { return b.header }
-
-func (b *bufferedWriter) WriteHeader(code int) {
-	if !b.wrote {
-		b.status, b.wrote = code, true
+	n.details = nil
+	if e.Tenant == "" {
+		e.Tenant = systemTenant
 	}
+	return a.s.audit.Record(ctx, e)
 }
 
-func (b *bufferedWriter) Write(p []byte) (int, error) {
-	b.wrote = true
-	return b.body.Write(p)
+// audited runs a route through the audit middleware, with a note for the
+// handlers and a writer that turns the middleware's plain-text 503 into
+// the API's JSON error.
+func (s *Server) audited(c class, next http.Handler) http.Handler {
+	inner := s.auditMW(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := &note{ResourceType: c.ResourceType, ResourceID: r.PathValue("id")}
+		ctx := context.WithValue(context.WithValue(r.Context(), noteKey{}, n), classKey{}, c)
+		inner.ServeHTTP(&auditErrorWriter{ResponseWriter: w, n: n}, r.WithContext(ctx))
+	})
 }
 
-func (b *bufferedWriter) flush(w http.ResponseWriter) {
-	for k, v := range b.header {
-		w.Header()[k] = v
+// auditErrorWriter replaces the body of the audit middleware's 503 (sent
+// when a request could not be audited) with the API's JSON error.
+type auditErrorWriter struct {
+	http.ResponseWriter
+	n       *note
+	replace bool
+}
+
+func (w *auditErrorWriter) WriteHeader(code int) {
+	if w.n.auditFailed && code == http.StatusServiceUnavailable {
+		w.replace = true
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Del("Content-Length")
+		w.Header().Del("X-Content-Type-Options")
+		w.ResponseWriter.WriteHeader(code)
+		_ = json.NewEncoder(w.ResponseWriter).Encode(errorBody{Error: "audit_unavailable", Message: "the request could not be audited"})
+		return
 	}
-	w.WriteHeader(b.status)
-	_, _ = w.Write(b.body.Bytes())
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *auditErrorWriter) Write(p []byte) (int, error) {
+	if w.replace {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
 }
 
 // authorized checks the bearer token for every route but the public ones,

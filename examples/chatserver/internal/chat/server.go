@@ -127,6 +127,7 @@ type Server struct {
 	guard    *lockout.Guard
 	hasher   *password.Hasher
 	pwPolicy password.Policy
+	auditMW  func(http.Handler) http.Handler
 	handler  http.Handler
 
 	closeOnce sync.Once
@@ -280,6 +281,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 
+	if s.auditMW, err = s.newAuditMiddleware(); err != nil {
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
