@@ -3,9 +3,11 @@ package mfa_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base32"
 	"errors"
 	"image/png"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -606,5 +608,41 @@ func TestRequirementAtGivenTime(t *testing.T) {
 	}
 	if d.Action != mfa.ActionEnrolNow {
 		t.Fatalf("8 days after creation: %v, want enrol_now (the clock says day 0)", d.Action)
+	}
+}
+
+// TestReplayOfCodeValidAtTwoSteps submits a code that, for this secret, is
+// the code of two adjacent steps inside the skew window. Once accepted it
+// must not pass again for the other step: RFC 6238 §5.2 forbids accepting
+// an OTP a second time.
+func TestReplayOfCodeValidAtTwoSteps(t *testing.T) {
+	// Under this secret, steps 59000000 and 59000001 (30 s period) share
+	// the code 653584; found by search.
+	secret := make([]byte, 20)
+	copy(secret, []byte{0, 0, 0, 0, 0, 0x0e, 0xec, 0x93})
+	b := newAuthenticator(t, func(c *mfa.Config) {
+		c.Rand = io.MultiReader(bytes.NewReader(secret), rand.Reader)
+	})
+	ctx := context.Background()
+	enrolAt := time.Unix(1769999000, 0).UTC()
+	b.clock.Set(enrolAt)
+	setup, err := b.a.Enrol(ctx, mfa.EnrolParams{TenantID: "tenant-a", AccountID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.a.Confirm(ctx, mfa.CodeParams{TenantID: "tenant-a", AccountID: "alice", Code: code(t, setup.Secret, enrolAt)}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := time.Unix(59000000*30, 0), time.Unix(59000001*30, 0)
+	if code(t, setup.Secret, first) != "653584" || code(t, setup.Secret, second) != "653584" {
+		t.Fatal("fixture: the two steps do not share a code")
+	}
+
+	b.clock.Set(second.Add(5 * time.Second))
+	if _, err := b.verify("653584"); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if _, err := b.verify("653584"); !errors.Is(err, mfa.ErrReplayed) {
+		t.Fatalf("second use of the same code: err = %v, want ErrReplayed", err)
 	}
 }

@@ -234,8 +234,11 @@ func (a *Authenticator) Verify(ctx context.Context, p CodeParams) (Result, error
 	return Result{Method: MethodTOTP, At: now, Step: step}, nil
 }
 
-// match returns the earliest time step within the skew window, later than
-// e.LastStep for an active enrolment, whose code equals code. Each
+// match returns the latest time step within the skew window, later than
+// e.LastStep for an active enrolment, whose code equals code. The latest,
+// because a code may by chance be the code of two steps in the window:
+// recording the earlier one would let the same code pass again for the
+// later one (RFC 6238 §5.2 forbids a second acceptance). Each
 // candidate step is checked through totp.ValidateCustom with a skew of
 // zero at that step's time, so the comparison is pquerna/otp's
 // constant-time one and the step that matched is known. All candidates
@@ -276,7 +279,7 @@ func (a *Authenticator) match(ctx context.Context, e Enrolment, code string, now
 		case !ok:
 		case e.State == StateActive && step <= e.LastStep:
 			used = true
-		case found < 0:
+		default:
 			found = step
 		}
 	}
