@@ -10,12 +10,15 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/chatsdk/compliance/examples/chatserver/internal/chat"
 	"github.com/chatsdk/compliance/fieldcrypt"
+	"github.com/chatsdk/compliance/fieldcrypt/kms/awskek"
+	"github.com/chatsdk/compliance/fieldcrypt/kms/vaultkek"
 	"github.com/chatsdk/compliance/session"
 )
 
@@ -46,7 +49,7 @@ func loadKeys(o options, logger *slog.Logger) (chat.Keys, error) {
 	case o.kekURI != "" && o.kekFile != "":
 		return chat.Keys{}, errors.New("give -kek-uri or -kek-file, not both")
 	case o.kekURI != "":
-		kek, err = fieldcrypt.KEKFromURI(o.kekURI)
+		kek, err = kmsKEK(o.kekURI)
 	case o.kekFile != "":
 		if _, statErr := os.Stat(o.kekFile); errors.Is(statErr, fs.ErrNotExist) {
 			if err := fieldcrypt.InsecureWriteCleartextKEK(o.kekFile); err != nil {
@@ -116,6 +119,22 @@ func loadKeys(o options, logger *slog.Logger) (chat.Keys, error) {
 		return chat.Keys{}, err
 	}
 	return keys, nil
+}
+
+// kmsKEK returns the KMS key at uri: "aws-kms://…" through awskek, with the
+// AWS SDK's default credentials; "hcvault://…" through vaultkek, with the
+// Vault at $VAULT_ADDR and the token in $VAULT_TOKEN; anything else through
+// whatever Tink KMS client is registered.
+func kmsKEK(uri string) (tink.AEAD, error) {
+	switch {
+	case strings.HasPrefix(uri, awskek.URIPrefix):
+		return awskek.New(uri)
+	case strings.HasPrefix(uri, "hcvault://"):
+		if _, err := vaultkek.Register(vaultkek.Config{Address: os.Getenv("VAULT_ADDR"), Token: os.Getenv("VAULT_TOKEN")}); err != nil {
+			return nil, err
+		}
+	}
+	return fieldcrypt.KEKFromURI(uri)
 }
 
 func wrapKeyset(h *keyset.Handle, kek tink.AEAD, ad string) ([]byte, error) {

@@ -68,7 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.databaseSchema, "database-schema", "", "schema of every table; empty uses the connection's search_path")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key serves HTTPS with HSTS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
-	fs.StringVar(&o.kekURI, "kek-uri", "", "KMS key URI of the key-encryption key (Postgres mode)")
+	fs.StringVar(&o.kekURI, "kek-uri", "", "KMS key URI of the key-encryption key (Postgres mode): aws-kms://…, or hcvault://… with $VAULT_ADDR and $VAULT_TOKEN")
 	fs.StringVar(&o.kekFile, "kek-file", "", "cleartext Tink keyset file of the key-encryption key, for development (Postgres mode); created if missing")
 	fs.StringVar(&o.keysFile, "keys-file", "chatserver-keys.json", "the server's keys wrapped under the KEK (Postgres mode); created if missing")
 	fs.DurationVar(&o.accessTTL, "access-ttl", 15*time.Minute, "access-token lifetime")

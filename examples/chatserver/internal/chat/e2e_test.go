@@ -370,6 +370,29 @@ func TestSignupPolicy(t *testing.T) {
 	})
 }
 
+// TestPasswordRehash: a hash made with other argon2id parameters is
+// replaced at the next successful log-in.
+func TestPasswordRehash(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		id, _ := f.signup("alice")
+		ctx := context.Background()
+		old, err := password.NewHasher(password.Params{Memory: 128, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := old.Hash(pw("alice"))
+		if err := f.backend.Chat.SetPasswordHash(ctx, app, id, h); err != nil {
+			t.Fatal(err)
+		}
+		f.login("alice")
+		u, err := f.backend.Chat.UserByID(ctx, app, id)
+		if err != nil || u.PasswordHash == h || f.srv.hasher.NeedsRehash(u.PasswordHash) {
+			t.Fatalf("hash after log-in not upgraded: %v", err)
+		}
+		f.login("alice")
+	})
+}
+
 // TestFiveWrongPasswordsLock: five wrong passwords lock the account, even
 // against the right one, and an unknown name is throttled the same way.
 func TestFiveWrongPasswordsLock(t *testing.T) {

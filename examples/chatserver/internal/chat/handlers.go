@@ -178,6 +178,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	n.Actor = u.ID
 
+	// Upgrade a hash made with older parameters while the password is at
+	// hand. A failure only delays the upgrade to the next log-in.
+	if s.hasher.NeedsRehash(u.PasswordHash) {
+		if h, err := s.hasher.Hash(in.Password); err == nil {
+			if err := s.chat.SetPasswordHash(r.Context(), app, u.ID, h); err != nil {
+				s.log.Warn("password rehash not stored", "user", u.ID, "err", err)
+			}
+		}
+	}
+
 	// Second factor, when the account has one.
 	methods := []string{session.AMRPassword}
 	d, err := s.mfa.Requirement(r.Context(), mfa.RequirementParams{TenantID: app, AccountID: u.ID, AccountCreatedAt: u.CreatedAt})

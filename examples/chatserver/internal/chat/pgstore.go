@@ -274,6 +274,15 @@ func (p *PGStore) UserByID(ctx context.Context, app, id string) (User, error) {
 	return p.user(ctx, "id", app, id)
 }
 
+// SetPasswordHash implements Store.
+func (p *PGStore) SetPasswordHash(ctx context.Context, app, id, hash string) error {
+	tag, err := p.db.Exec(ctx, `UPDATE `+p.t("chat_users")+` SET password_hash = $3 WHERE app_id = $1 AND id = $2`, app, id, hash)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
 // Apps implements Store.
 func (p *PGStore) Apps(ctx context.Context) ([]string, error) {
 	rows, err := p.db.Query(ctx, `SELECT DISTINCT app_id FROM `+p.t("chat_users")+` ORDER BY app_id`)

@@ -80,6 +80,9 @@ type Store interface {
 	// UserByName and UserByID return a user of the app, or ErrNotFound.
 	UserByName(ctx context.Context, app, username string) (User, error)
 	UserByID(ctx context.Context, app, id string) (User, error)
+	// SetPasswordHash replaces a user's password hash (a rehash after the
+	// hashing parameters were raised).
+	SetPasswordHash(ctx context.Context, app, id, hash string) error
 	// Apps lists every app that has a user.
 	Apps(ctx context.Context) ([]string, error)
 	// CreateChannel stores c and makes its creator a member.
@@ -197,6 +200,18 @@ func (m *MemoryStore) UserByID(_ context.Context, app, id string) (User, error) 
 		return User{}, ErrNotFound
 	}
 	return *u, nil
+}
+
+// SetPasswordHash implements Store.
+func (m *MemoryStore) SetPasswordHash(_ context.Context, app, id, hash string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[key(app, id)]
+	if !ok {
+		return ErrNotFound
+	}
+	u.PasswordHash = hash
+	return nil
 }
 
 // Apps implements Store.
