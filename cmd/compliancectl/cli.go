@@ -90,6 +90,9 @@ func commands() []*command {
 		keysRotateCommand(),
 		keysRewrapCommand(),
 		keysShredCommand(),
+		reportEvidenceCommand(),
+		reportBreachScopeCommand(),
+		reportDisclosuresCommand(),
 	}
 }
 

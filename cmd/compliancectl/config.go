@@ -56,6 +56,25 @@ type Config struct {
 	Fieldcrypt struct {
 		Columns []ColumnConfig `json:"columns"`
 	} `json:"fieldcrypt"`
+	// Policy is the application's authentication policy, for the evidence
+	// report; nil means the packages' defaults.
+	Policy *PolicyConfig `json:"policy"`
+	// Evidence names audit types the evidence report counts.
+	Evidence struct {
+		// TokenReuseType is the audit type the application records when a
+		// refresh token is reused. Defaults to "security.refresh_reused".
+		TokenReuseType string `json:"token_reuse_type"`
+	} `json:"evidence"`
+}
+
+// PolicyConfig declares the application's lockout and session settings
+// (lockout.Policy and session.Config); zero fields mean the defaults.
+type PolicyConfig struct {
+	LockoutMaxFailures   int `json:"lockout_max_failures"`
+	LockoutWindowMinutes int `json:"lockout_window_minutes"`
+	LockoutHardCap       int `json:"lockout_hard_cap"`
+	SessionIdleMinutes   int `json:"session_idle_minutes"`
+	SessionLifetimeHours int `json:"session_lifetime_hours"`
 }
 
 // KeysConfig names the key material. Secret keysets are stored encrypted
