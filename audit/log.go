@@ -34,6 +34,12 @@ type Config struct {
 	// that arrive during a write form the next batch, which already groups
 	// concurrent callers.
 	MaxDelay time.Duration
+	// MaxInFlight bounds the batches of one stream being written at once.
+	// Defaults to 1, one batch at a time, which is right for stores whose
+	// head lock is held until the batch is durable (auditpg, the memory
+	// store): a second batch would only wait for the lock. A store that
+	// can pipeline one stream's batches may gain from more.
+	MaxInFlight int
 	// QueueSize bounds the events waiting across all streams; a Record
 	// that finds it full waits, up to its context. Defaults to 8192.
 	QueueSize int
@@ -60,6 +66,7 @@ type Config struct {
 // Defaults of [Config].
 const (
 	DefaultMaxBatch           = 512
+	DefaultMaxInFlight        = 1
 	DefaultQueueSize          = 8192
 	DefaultWriteTimeout       = 10 * time.Second
 	DefaultCheckpointEvery    = 1000
@@ -94,8 +101,10 @@ type result struct {
 }
 
 type queue struct {
-	pending []*request
-	full    chan struct{} // signalled when pending reaches MaxBatch
+	pending  []*request
+	inflight int           // batches being committed
+	full     chan struct{} // signalled when pending reaches MaxBatch
+	wake     chan struct{} // signalled on a new event or a finished batch
 }
 
 type cpState struct {
@@ -108,8 +117,8 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("%w: Store is nil", ErrConfig)
 	}
-	if cfg.MaxBatch < 0 || cfg.QueueSize < 0 || cfg.CheckpointEvery < 0 || cfg.MaxDelay < 0 {
-		return nil, fmt.Errorf("%w: negative MaxBatch, QueueSize, CheckpointEvery or MaxDelay", ErrConfig)
+	if cfg.MaxBatch < 0 || cfg.MaxInFlight < 0 || cfg.QueueSize < 0 || cfg.CheckpointEvery < 0 || cfg.MaxDelay < 0 {
+		return nil, fmt.Errorf("%w: negative MaxBatch, MaxInFlight, QueueSize, CheckpointEvery or MaxDelay", ErrConfig)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -119,6 +128,9 @@ func New(cfg Config) (*Log, error) {
 	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = DefaultQueueSize
@@ -192,7 +204,7 @@ func (l *Log) Record(ctx context.Context, e Event) (Entry, error) {
 	}
 	q, running := l.queues[stream]
 	if !running {
-		q = &queue{full: make(chan struct{}, 1)}
+		q = &queue{full: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
 		l.queues[stream] = q
 	}
 	q.pending = append(q.pending, req)
@@ -207,6 +219,7 @@ func (l *Log) Record(ctx context.Context, e Event) (Entry, error) {
 		go l.write(stream, q)
 	}
 	l.mu.Unlock()
+	wake(q)
 
 	select {
 	case r := <-req.done:
@@ -216,15 +229,28 @@ func (l *Log) Record(ctx context.Context, e Event) (Entry, error) {
 	}
 }
 
-// write is a stream's writer: it takes batches off the queue until it is
-// empty, then exits. At most one runs per stream per Log.
+// write is a stream's writer. It takes batches off the queue and commits
+// up to MaxInFlight of them at once; while every slot is busy, arriving
+// events gather into the next batch. It exits when the queue is empty and
+// nothing is in flight. At most one runs per stream per Log.
 func (l *Log) write(stream string, q *queue) {
 	defer l.wg.Done()
 	for {
-		batch := l.take(stream, q)
-		if batch == nil {
+		l.mu.Lock()
+		if len(q.pending) == 0 && q.inflight == 0 {
+			delete(l.queues, stream)
+			l.mu.Unlock()
 			return
 		}
+		if len(q.pending) == 0 || q.inflight >= l.cfg.MaxInFlight {
+			l.mu.Unlock()
+			<-q.wake
+			continue
+		}
+		batch := l.takeLocked(q, l.cfg.MaxBatch)
+		q.inflight++
+		l.mu.Unlock()
+
 		if l.cfg.MaxDelay > 0 && len(batch) < l.cfg.MaxBatch {
 			t := time.NewTimer(l.cfg.MaxDelay)
 			select {
@@ -234,20 +260,22 @@ func (l *Log) write(stream string, q *queue) {
 			t.Stop()
 			batch = append(batch, l.takeN(q, l.cfg.MaxBatch-len(batch))...)
 		}
-		l.commit(stream, batch)
+		go func() {
+			l.commit(stream, batch)
+			l.mu.Lock()
+			q.inflight--
+			l.mu.Unlock()
+			wake(q)
+		}()
 	}
 }
 
-// take removes up to MaxBatch requests from q, or retires q and returns nil
-// when it is empty.
-func (l *Log) take(stream string, q *queue) []*request {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(q.pending) == 0 {
-		delete(l.queues, stream)
-		return nil
+// wake tells q's writer that something changed.
+func wake(q *queue) {
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
-	return l.takeLocked(q, l.cfg.MaxBatch)
 }
 
 func (l *Log) takeN(q *queue, n int) []*request {

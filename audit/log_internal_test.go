@@ -57,7 +57,7 @@ func waitPending(t *testing.T, l *Log, stream string, n int) {
 
 func TestLogGroupsConcurrentRecords(t *testing.T) {
 	g := newGatedStore()
-	l, err := New(Config{Store: g})
+	l, err := New(Config{Store: g, MaxInFlight: 1})
 	require.NoError(t, err)
 
 	var wg sync.WaitGroup
@@ -88,7 +88,7 @@ func TestLogGroupsConcurrentRecords(t *testing.T) {
 
 func TestLogBatchIsBoundedBySize(t *testing.T) {
 	g := newGatedStore()
-	l, err := New(Config{Store: g, MaxBatch: 4})
+	l, err := New(Config{Store: g, MaxBatch: 4, MaxInFlight: 1})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -108,7 +108,7 @@ func TestLogBatchIsBoundedBySize(t *testing.T) {
 
 func TestLogFullQueuePushesBack(t *testing.T) {
 	g := newGatedStore()
-	l, err := New(Config{Store: g, QueueSize: 2})
+	l, err := New(Config{Store: g, QueueSize: 2, MaxInFlight: 1})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for i := range 2 {
@@ -136,7 +136,7 @@ func TestLogStoreFailureIsReported(t *testing.T) {
 	g := newGatedStore()
 	g.fail = errors.New("database is down")
 	g.release <- struct{}{}
-	l, err := New(Config{Store: g})
+	l, err := New(Config{Store: g, MaxInFlight: 1})
 	require.NoError(t, err)
 	_, err = l.Record(context.Background(), testEvent(0))
 	require.ErrorIs(t, err, ErrNotDurable)
@@ -228,4 +228,26 @@ func TestLogCheckpointsEveryNAndPublishes(t *testing.T) {
 	var f *Failure
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, FailTruncated, f.Kind)
+}
+
+func TestLogCommitsUpToMaxInFlightBatches(t *testing.T) {
+	g := newGatedStore()
+	l, err := New(Config{Store: g, MaxInFlight: 2})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = l.Record(context.Background(), testEvent(i)) }()
+		if i < 2 {
+			require.Equal(t, 1, <-g.entered, "batch %d starts while the first is still being written", i+1)
+		}
+	}
+	waitPending(t, l, "t1", 1) // the third waits for a free slot
+	g.release <- struct{}{}
+	require.Equal(t, 1, <-g.entered)
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	wg.Wait()
+	require.NoError(t, l.Close(context.Background()))
+	require.Len(t, g.MemoryStore.streams["t1"], 3)
 }
