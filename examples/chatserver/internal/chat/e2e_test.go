@@ -81,6 +81,8 @@ type setup struct {
 	mfa *mfa.Policy
 	// wrapAudit, when not nil, wraps the backend's audit store.
 	wrapAudit func(audit.Store) audit.Store
+	// accessTTL, when not zero, is the access-token lifetime.
+	accessTTL time.Duration
 }
 
 // backends are the two ways to run every end-to-end test.
@@ -136,6 +138,7 @@ func newFixture(t testing.TB, backend string, s setup) *fixture {
 		HashParams:     &fast,
 		MFAPolicy:      &mp,
 		RetentionGrace: time.Hour,
+		AccessTTL:      s.accessTTL,
 		CheckpointFile: filepath.Join(t.TempDir(), "checkpoints.jsonl"),
 	})
 	if err != nil {
@@ -471,6 +474,23 @@ func TestRefreshReuseRevokes(t *testing.T) {
 	})
 }
 
+// TestIdleLogoff: a session with no activity for the idle timeout (15
+// minutes) ends, although its access token has not expired; activity
+// keeps it alive.
+func TestIdleLogoff(t *testing.T) {
+	eachBackendWith(t, setup{accessTTL: time.Hour}, func(t *testing.T, f *fixture) {
+		f.signup("alice")
+		tok := f.login("alice")
+		for range 3 {
+			f.clock.Advance(10 * time.Minute)
+			f.channel(tok.access, "still here")
+		}
+		f.clock.Advance(16 * time.Minute)
+		f.want(f.do("POST", "/v1/channels", tok.access, map[string]string{"name": "too late"}), 401, "idle session")
+		f.want(f.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": tok.refresh}), 401, "refresh of an idle session")
+	})
+}
+
 func TestLogout(t *testing.T) {
 	eachBackend(t, func(t *testing.T, f *fixture) {
 		f.signup("alice")
@@ -728,7 +748,8 @@ func TestMFA(t *testing.T) {
 			t.Fatal(err)
 		}
 		r = f.want(f.do("POST", "/v1/mfa/totp/confirm", tok.access, map[string]string{"code": code}), 200, "confirm")
-		if codes := r.body["recovery_codes"].([]any); len(codes) == 0 {
+		codes := r.body["recovery_codes"].([]any)
+		if len(codes) == 0 {
 			t.Fatalf("confirm body: %s", r.raw)
 		}
 		f.channel(str(r, "access_token"), "after enrolment")
@@ -743,6 +764,11 @@ func TestMFA(t *testing.T) {
 		code, _ = totp.GenerateCode(secret, f.clock.Now())
 		r = f.want(f.do("POST", "/v1/apps/"+app+"/login", "", map[string]string{"username": "alice", "password": pw("alice"), "otp": code}), 200, "login with code")
 		f.channel(str(r, "access_token"), "with mfa")
+
+		// A recovery code passes once.
+		recovery := codes[0].(string)
+		f.want(f.do("POST", "/v1/apps/"+app+"/login", "", map[string]string{"username": "alice", "password": pw("alice"), "otp": recovery}), 200, "login with a recovery code")
+		f.want(f.do("POST", "/v1/apps/"+app+"/login", "", map[string]string{"username": "alice", "password": pw("alice"), "otp": recovery}), 401, "recovery code again")
 
 		// A second account past its grace period may only enrol.
 		f.signup("bob")
