@@ -101,7 +101,14 @@ func (s *Sealer) Forget(ctx context.Context, domain, tenant string, ids []string
 			return err
 		}
 		n = len(old)
-		return tx.Delete(ctx, keys)
+		// Delete only what was locked and taken out of the digests: a key
+		// another update sealed since the lock (in a scope this update
+		// does not hold) must keep its tag, or its digest stays off.
+		locked := make([]Key, len(old))
+		for i, o := range old {
+			locked[i] = o.Key
+		}
+		return tx.Delete(ctx, locked)
 	})
 	if err != nil {
 		return 0, err
