@@ -68,3 +68,51 @@ func TestCacheTakesOlderVersionAfterExpiry(t *testing.T) {
 		t.Fatalf("after expiry, got %v, want version 2", got)
 	}
 }
+
+// fakeTimers stands in for time.AfterFunc in a timed cache: it records the
+// functions so a test fires them instead of sleeping.
+type fakeTimers struct{ fns []func() }
+
+func (f *fakeTimers) after(d time.Duration, fn func()) *time.Timer {
+	f.fns = append(f.fns, fn)
+	return time.NewTimer(time.Hour) // stopped by the cache; never fires in a test
+}
+
+// fire runs every recorded timer function, as if the TTL had passed.
+func (f *fakeTimers) fire() {
+	for _, fn := range f.fns {
+		fn()
+	}
+}
+
+// A timed cache reads no clock on a hit, so the TTL must still hold: the
+// timer's mark expires an entry, and a later put starts a fresh lifetime.
+func TestTimedCacheExpiresByTimer(t *testing.T) {
+	timers := &fakeTimers{}
+	c := newCache(4, time.Minute)
+	c.after = timers.after
+	k := cacheKey{Scope{Tenant: "a"}, PurposeAEAD}
+	noClock := func() int64 { t.Fatal("a timed cache read the clock on a hit"); return 0 }
+	c.put(k, &loaded{version: 1}, 1)
+	for range 2 { // the locked path, then the hot one
+		if c.hit(k, noClock) == nil {
+			t.Fatal("fresh entry missed")
+		}
+	}
+	timers.fire()
+	if c.hit(k, noClock) != nil {
+		t.Fatal("entry outlived its TTL on the hot path")
+	}
+	c.hot.Store(nil)
+	if c.hit(k, noClock) != nil {
+		t.Fatal("entry outlived its TTL on the locked path")
+	}
+	// Once stale, what the store holds wins, even an older version.
+	c.put(k, &loaded{version: 0}, 2)
+	if got := c.hit(k, noClock); got == nil || got.version != 0 {
+		t.Fatalf("after expiry, got %v, want version 0", got)
+	}
+	for _, e := range c.items {
+		e.timer.Stop()
+	}
+}

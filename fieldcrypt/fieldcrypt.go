@@ -307,13 +307,16 @@ func New(cfg Config) (*Keyring, error) {
 	if cfg.Normalize == nil {
 		cfg.Normalize = NormalizeDefault
 	}
-	// The cache reads only the monotonic clock, once per field, unless a
-	// test clock is given.
+	// On the system clock the cache reads no clock per field (its entries
+	// expire by timer) and the monotonic clock on a load; a test clock is
+	// read on every field instead.
 	var clock func() int64
+	c := newCache(cfg.CacheSize, cfg.CacheTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 		base := time.Now()
 		clock = func() int64 { return int64(time.Since(base)) + 1 }
+		c.after = time.AfterFunc
 	} else {
 		now := cfg.Now
 		clock = func() int64 { return now().UnixNano() }
@@ -328,7 +331,7 @@ func New(cfg Config) (*Keyring, error) {
 		normalize: cfg.Normalize,
 		onShred:   cfg.OnShred,
 		now:       cfg.Now,
-		cache:     newCache(cfg.CacheSize, cfg.CacheTTL),
+		cache:     c,
 	}, nil
 }
 
@@ -486,7 +489,7 @@ func directAEADs(h *keyset.Handle) []keyedAEAD {
 // store. With create, a missing keyset is created.
 func (k *Keyring) keyset(ctx context.Context, s Scope, p Purpose, create bool) (*loaded, error) {
 	key := cacheKey{s, p}
-	if l := k.cache.get(key, k.clock()); l != nil {
+	if l := k.cache.hit(key, k.clock); l != nil {
 		if l.shredded {
 			return nil, ErrShredded
 		}
