@@ -145,7 +145,7 @@ func (h *Hasher) Hash(password string) (string, error) {
 //
 // bcrypt hashes are checked against the password as given and, if that
 // fails and normalising changes it, as normalised; bcrypt reads at most
-// 72 bytes of a password.
+// 72 bytes of a password. A bcrypt cost above 16 is ErrMalformedHash.
 func (h *Hasher) Verify(password, encoded string) error {
 	if len(password) > MaxBytes {
 		return ErrMismatch
@@ -196,7 +196,16 @@ func isBcrypt(encoded string) bool {
 	return strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") || strings.HasPrefix(encoded, "$2y$")
 }
 
+// maxBcryptCost is the highest bcrypt cost Verify runs: 2^16 rounds, some
+// seconds per check, above what deployed systems use (OWASP asks for at
+// least 10). A stored hash claiming more (up to 31, hours of CPU) is
+// refused as malformed, as argon2id parameters out of bounds are.
+const maxBcryptCost = 16
+
 func verifyBcrypt(password, encoded string) error {
+	if cost, err := bcrypt.Cost([]byte(encoded)); err != nil || cost > maxBcryptCost {
+		return fmt.Errorf("%w: bcrypt", ErrMalformedHash)
+	}
 	err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(password))
 	if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 		if norm := Normalize(password); norm != password {

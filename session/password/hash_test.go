@@ -188,3 +188,21 @@ func TestNewHasherRejectsBadParams(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyRefusesAbsurdBcryptCost: a stored bcrypt hash claiming cost 31
+// (2^31 rounds, hours of CPU) is refused as malformed before any rounds
+// run, as an argon2id hash with absurd parameters is.
+func TestVerifyRefusesAbsurdBcryptCost(t *testing.T) {
+	h := fastHasher(t)
+	legacy, err := bcrypt.GenerateFromPassword([]byte("Tr0ub4dor&3"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := strings.Replace(string(legacy), "$04$", "$31$", 1)
+	if err := h.Verify("Tr0ub4dor&3", hostile); !errors.Is(err, password.ErrMalformedHash) {
+		t.Fatalf("cost 31: err = %v, want ErrMalformedHash", err)
+	}
+	if !h.NeedsRehash(hostile) {
+		t.Error("cost 31: NeedsRehash = false")
+	}
+}
