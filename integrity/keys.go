@@ -148,7 +148,8 @@ func (k *Keys) tagMessage(msg []byte) ([]byte, error) {
 }
 
 // Check returns nil when tag authenticates r, and [ErrMismatch] otherwise.
-// The comparison is constant-time (Tink's).
+// The comparison is constant-time (crypto/subtle on the fast path,
+// Tink's otherwise).
 func (k *Keys) Check(r Record, tag []byte) error {
 	return k.checkMessage(AppendMessage(nil, r.Domain, r.Tenant, r.ID, r.Fields), tag)
 }
