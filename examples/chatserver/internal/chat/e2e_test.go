@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pquerna/otp/totp"
 
@@ -683,6 +684,32 @@ func TestCheckpointsPublished(t *testing.T) {
 			t.Fatalf("verify events: %v", evs)
 		}
 	})
+}
+
+// TestAuditVerifyFindsTampering: an audit entry edited in the database,
+// past its insert-only triggers, makes the verify route report where.
+func TestAuditVerifyFindsTampering(t *testing.T) {
+	f := newFixture(t, "postgres", setup{})
+	f.signup("alice")
+	tok := f.login("alice")
+	f.channel(tok.access, "c")
+	f.verifyOK(tok.access)
+
+	err := pgx.BeginFunc(context.Background(), f.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), `SET LOCAL session_replication_role = replica`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(context.Background(), `UPDATE audit_entries SET actor = 'mallory' WHERE stream = $1 AND seq = 2`, app)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.want(f.do("GET", "/v1/admin/audit/verify", tok.access, nil), 200, "verify")
+	failure, _ := r.body["failure"].(map[string]any)
+	if r.body["ok"] != false || failure["seq"] != float64(2) || failure["kind"] != string(audit.FailAltered) {
+		t.Fatalf("verify of a tampered chain: %s", r.raw)
+	}
 }
 
 // TestIntegrityVerifier: the scheduled verification finds a message
