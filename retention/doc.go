@@ -21,7 +21,9 @@
 // the default) takes effect only after a grace period (DefaultGrace, 24
 // hours), and any later change to the same scope made within the grace
 // period cancels it, so a mistake can be undone before data is gone.
-// Lengthening takes effect at once.
+// Lengthening takes effect at once; a sweep already running re-reads the
+// policy before each batch that starts a second or more after its last
+// read, so it applies the change from then on.
 //
 // # Sweeps
 //

@@ -13,7 +13,10 @@
 //     batch's transaction;
 //  3. unbatched: the rows seeded again, then one DELETE of all of them with
 //     the same hold check;
-//  4. idle again, since the load on a shared machine drifts.
+//  4. idle again, since the load on a shared machine drifts;
+//  5. interleaved: the rows seeded again and swept with a pause between
+//     batches, each insert classed by whether a batch ran meanwhile, so
+//     the two classes share one window of time.
 //
 // Usage:
 //
@@ -50,6 +53,7 @@ func main() {
 	maxBatch := flag.Int("max-batch", 0, "largest batch size (0: the Sweeper's default)")
 	batchTime := flag.Duration("batch-time", 0, "batch duration the size adapts to (0: the Sweeper's default)")
 	pause := flag.Duration("pause", 0, "pause between batches")
+	interleave := flag.Duration("interleave", time.Second, "pause between batches in the interleaved phase")
 	flag.Parse()
 	if *url == "" {
 		log.Fatal("set -url or COMPLIANCE_TEST_DATABASE_URL")
@@ -69,22 +73,20 @@ func main() {
 	if err := b.seed(ctx, *rows); err != nil {
 		log.Fatal(err)
 	}
-	idleLat := b.traffic(ctx, *writers, *every, func() error { return sleepCtx(ctx, *idle) })
-	report("inserts, no sweep", 0, *idle, idleLat, idleLat)
+	idleLat, _ := b.traffic(ctx, *writers, *every, nil, func() error { return sleepCtx(ctx, *idle) })
 
 	// 2. The sweeper.
 	var swept time.Duration
 	var deleted int64
-	sweepLat := b.traffic(ctx, *writers, *every, func() error {
+	sweepLat, _ := b.traffic(ctx, *writers, *every, nil, func() error {
 		start := time.Now()
-		n, err := b.sweep(ctx, *batch, *maxBatch, *batchTime, *pause)
+		n, err := b.sweep(ctx, *batch, *maxBatch, *batchTime, *pause, nil)
 		swept, deleted = time.Since(start), n
 		return err
 	})
 	if deleted != int64(*rows) {
 		log.Fatalf("swept %d rows, want %d", deleted, *rows)
 	}
-	report("retention.Sweeper", deleted, swept, sweepLat, idleLat)
 
 	// 3. One unbatched DELETE.
 	if err := b.seed(ctx, *rows); err != nil {
@@ -92,7 +94,7 @@ func main() {
 	}
 	var took time.Duration
 	var n int64
-	bigLat := b.traffic(ctx, *writers, *every, func() error {
+	bigLat, _ := b.traffic(ctx, *writers, *every, nil, func() error {
 		start := time.Now()
 		tag, err := b.pool.Exec(ctx, `DELETE FROM message m WHERE app_id = 'bench' AND created_at < now() - interval '30 days'
 			AND NOT EXISTS (SELECT 1 FROM retention_holds h WHERE h.app_id = m.app_id AND h.released_at IS NULL AND (h.kind = 'tenant'
@@ -101,12 +103,49 @@ func main() {
 		took, n = time.Since(start), tag.RowsAffected()
 		return err
 	})
-	report("one unbatched DELETE", n, took, bigLat, idleLat)
 
 	// 4. Idle again: the load on a shared machine drifts, so the baseline is
-	// measured at both ends.
-	idleAgain := b.traffic(ctx, *writers, *every, func() error { return sleepCtx(ctx, *idle) })
-	report("inserts, no sweep again", 0, *idle, idleAgain, idleLat)
+	// measured at both ends, and ratios are to the lower (the harsher).
+	idleAgain, _ := b.traffic(ctx, *writers, *every, nil, func() error { return sleepCtx(ctx, *idle) })
+	base := min(p99(idleLat), p99(idleAgain))
+
+	// 5. Interleaved: the sweeper pauses -interleave between batches, and
+	// each insert is classed by whether a batch ran while it did. Both
+	// classes share one window of time, so the machine's drifting load
+	// weighs on them alike: their p99 ratio is the cleanest figure here.
+	if err := b.seed(ctx, *rows); err != nil {
+		log.Fatal(err)
+	}
+	var busy atomic.Bool
+	var paused time.Duration
+	pauseSleep := func(ctx context.Context, d time.Duration) error {
+		busy.Store(false)
+		start := time.Now()
+		err := sleepCtx(ctx, d)
+		paused += time.Since(start)
+		busy.Store(true)
+		return err
+	}
+	var interleavedTook time.Duration
+	var interleaved int64
+	during, between := b.traffic(ctx, *writers, *every, &busy, func() error {
+		busy.Store(true)
+		start := time.Now()
+		n, err := b.sweep(ctx, *batch, *maxBatch, *batchTime, *interleave, pauseSleep)
+		busy.Store(false)
+		interleavedTook, interleaved = time.Since(start)-paused, n
+		return err
+	})
+
+	fmt.Printf("\n| phase | rows/s | insert p50 | insert p99 | p99 / idle p99 |\n|---|---|---|---|---|\n")
+	report("inserts alone, before", 0, *idle, idleLat, base)
+	report("retention.Sweeper", deleted, swept, sweepLat, base)
+	report("one unbatched DELETE", n, took, bigLat, base)
+	report("inserts alone, after", 0, *idle, idleAgain, base)
+	fmt.Printf("\ninterleaved, pausing %v between batches (rows/s counts batch time only):\n\n", *interleave)
+	fmt.Printf("| inserts | rows/s | insert p50 | insert p99 | p99 / p99 between batches |\n|---|---|---|---|---|\n")
+	report("while a batch runs", interleaved, interleavedTook, during, p99(between))
+	report("between batches", 0, 0, between, p99(between))
 }
 
 type bench struct {
@@ -175,40 +214,51 @@ func (b *bench) seed(ctx context.Context, n int) error {
 }
 
 // traffic runs writers inserting live rows while work runs, and returns
-// their latencies.
-func (b *bench) traffic(ctx context.Context, writers int, every time.Duration, work func() error) []time.Duration {
-	var stop atomic.Bool
+// the latencies of the inserts that started while it ran: those that
+// started and ended while busy was set, and those that started and ended
+// while it was not (busy nil: all are in the first).
+func (b *bench) traffic(ctx context.Context, writers int, every time.Duration, busy *atomic.Bool, work func() error) (during, between []time.Duration) {
+	var stop, measuring atomic.Bool
 	var mu sync.Mutex
-	var lat []time.Duration
 	var wg sync.WaitGroup
+	state := func() bool { return busy == nil || busy.Load() }
 	for range writers {
 		wg.Go(func() {
-			var mine []time.Duration
+			var in, out []time.Duration
 			for !stop.Load() {
-				start := time.Now()
+				was, start := state(), time.Now()
 				if _, err := b.pool.Exec(ctx, `INSERT INTO message (app_id, created_at, channel_id, user_id, body)
 					VALUES ('live', now(), 'c1', 'u1', repeat('y', 100))`); err != nil {
 					log.Fatal(err)
 				}
-				mine = append(mine, time.Since(start))
+				d := time.Since(start)
+				switch is := state(); {
+				case !measuring.Load() || is != was:
+				case is:
+					in = append(in, d)
+				default:
+					out = append(out, d)
+				}
 				time.Sleep(every)
 			}
 			mu.Lock()
-			lat = append(lat, mine...)
+			during, between = append(during, in...), append(between, out...)
 			mu.Unlock()
 		})
 	}
 	time.Sleep(500 * time.Millisecond) // let the writers settle
+	measuring.Store(true)
 	err := work()
+	measuring.Store(false)
 	stop.Store(true)
 	wg.Wait()
 	if err != nil {
 		log.Fatal(err)
 	}
-	return lat
+	return during, between
 }
 
-func (b *bench) sweep(ctx context.Context, batch, maxBatch int, batchTime, pause time.Duration) (int64, error) {
+func (b *bench) sweep(ctx context.Context, batch, maxBatch int, batchTime, pause time.Duration, sleep func(context.Context, time.Duration) error) (int64, error) {
 	store, err := retentionpg.New(b.pool, retentionpg.Config{})
 	if err != nil {
 		return 0, err
@@ -229,7 +279,7 @@ func (b *bench) sweep(ctx context.Context, batch, maxBatch int, batchTime, pause
 	s, err := retention.NewSweeper(policies, retention.SweeperConfig{
 		Targets:   []retention.Target{{Table: "message", ID: "id", Time: "created_at", Channel: "channel_id", User: "user_id"}},
 		Tenants:   func(context.Context) ([]string, error) { return []string{"bench"}, nil },
-		BatchSize: batch, MaxBatch: maxBatch, BatchTime: batchTime, Pause: pause,
+		BatchSize: batch, MaxBatch: maxBatch, BatchTime: batchTime, Pause: pause, Sleep: sleep,
 		OnBatch: func(ctx context.Context, r retention.Record) error {
 			tx, _ := retentionpg.Tx(ctx)
 			_, err := tx.Exec(ctx, "INSERT INTO audit (target, app_id, first_id, last_id, deleted, at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -247,21 +297,24 @@ func (b *bench) sweep(ctx context.Context, batch, maxBatch int, batchTime, pause
 	return rep.Deleted, err
 }
 
-func report(name string, rows int64, took time.Duration, lat, idle []time.Duration) {
-	p := func(l []time.Duration, q float64) time.Duration {
-		s := slices.Clone(l)
-		slices.Sort(s)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[min(len(s)-1, int(q*float64(len(s))))]
+func quantile(l []time.Duration, q float64) time.Duration {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
 	}
-	rate := ""
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func p99(l []time.Duration) time.Duration { return quantile(l, 0.99) }
+
+func report(name string, rows int64, took time.Duration, lat []time.Duration, base time.Duration) {
+	rate := "–"
 	if rows > 0 {
-		rate = fmt.Sprintf("%d rows in %v = %.0f rows/s; ", rows, took.Round(time.Millisecond), float64(rows)/took.Seconds())
+		rate = fmt.Sprintf("%.0f (%d in %v)", float64(rows)/took.Seconds(), rows, took.Round(time.Millisecond))
 	}
-	fmt.Printf("%-25s %sinserts: %d, p50 %v, p99 %v (%.2f x idle p99)\n\n", name+":", rate, len(lat),
-		p(lat, 0.5).Round(10*time.Microsecond), p(lat, 0.99).Round(10*time.Microsecond), float64(p(lat, 0.99))/float64(p(idle, 0.99)))
+	fmt.Printf("| %s | %s | %v | %v | %.2f |\n", name, rate,
+		quantile(lat, 0.5).Round(10*time.Microsecond), p99(lat).Round(10*time.Microsecond), float64(p99(lat))/float64(base))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
