@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"sort"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -142,3 +144,46 @@ func (r *KeyRing) SigningKeyID() string { return r.signing.id }
 // Algorithms returns the algorithms the ring accepts, sorted: only these
 // pass verification, whatever a token's header claims.
 func (r *KeyRing) Algorithms() []string { return append([]string(nil), r.algs...) }
+
+// String returns the key's id and algorithm, never its key material, so a
+// Key that reaches a log or an error message gives nothing away.
+func (k Key) String() string {
+	return fmt.Sprintf("session.Key(%s, %s, can sign: %t)", k.id, k.alg, k.CanSign())
+}
+
+// GoString is String, for the %#v verb.
+func (k Key) GoString() string { return k.String() }
+
+// LogValue implements [slog.LogValuer]: the id and algorithm only.
+func (k Key) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", k.id), slog.String("alg", k.alg), slog.Bool("can_sign", k.CanSign()))
+}
+
+// ids returns the ring's key ids, sorted.
+func (r *KeyRing) ids() []string {
+	ids := make([]string, 0, len(r.byID))
+	for id := range r.byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// String returns the ring's key ids, never key material.
+func (r *KeyRing) String() string {
+	if r == nil {
+		return "session.KeyRing(nil)"
+	}
+	return fmt.Sprintf("session.KeyRing(signing %s, keys %s)", r.signing.id, strings.Join(r.ids(), ", "))
+}
+
+// GoString is String, for the %#v verb.
+func (r *KeyRing) GoString() string { return r.String() }
+
+// LogValue implements [slog.LogValuer]: the key ids only.
+func (r *KeyRing) LogValue() slog.Value {
+	if r == nil {
+		return slog.StringValue("nil")
+	}
+	return slog.GroupValue(slog.String("signing", r.signing.id), slog.Any("keys", r.ids()))
+}
