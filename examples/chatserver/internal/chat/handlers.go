@@ -363,7 +363,13 @@ func (s *Server) createChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_name", "a channel name is 1 to 64 bytes of UTF-8")
 		return
 	}
-	c := Channel{ID: newID(), AppID: id.Tenant(), Name: in.Name, CreatedBy: id.UserID(), CreatedAt: canon.TruncateTime(s.now())}
+	c := Channel{ID: newID(), AppID: id.Tenant(), CreatedBy: id.UserID(), CreatedAt: canon.TruncateTime(s.now())}
+	name, err := s.keyring.Encrypt(r.Context(), fieldcrypt.Location{Tenant: c.AppID, Table: "chat_channels", Column: "name", Row: c.ID}, []byte(in.Name))
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	c.Name = name
 	if err := s.chat.CreateChannel(r.Context(), c); err != nil {
 		s.internal(w, r, err)
 		return

@@ -43,11 +43,12 @@ type User struct {
 	CreatedAt    time.Time
 }
 
-// Channel is a conversation; only its members read it.
+// Channel is a conversation; only its members read it. Name is the
+// fieldcrypt ciphertext of its name, which may say whose care it is about.
 type Channel struct {
 	ID        string
 	AppID     string
-	Name      string
+	Name      []byte
 	CreatedBy string
 	CreatedAt time.Time
 }

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS {{schema}}chat_users (
 CREATE TABLE IF NOT EXISTS {{schema}}chat_channels (
     app_id     text        NOT NULL,
     id         text        NOT NULL,
-    name       text        NOT NULL,
+    name       bytea       NOT NULL,  -- fieldcrypt ciphertext
     created_by text        NOT NULL,
     created_at timestamptz NOT NULL,
     PRIMARY KEY (app_id, id)
