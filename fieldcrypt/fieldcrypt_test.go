@@ -581,3 +581,43 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// A rotation while a rewrap runs restarts the wait for CacheTTL: other
+// instances may still encrypt with the key the rotation replaced, so the
+// report must not say Settled, even though the run started long after the
+// previous rotation.
+func TestRewrapRotatedMidRunNotSettled(t *testing.T) {
+	ctx := context.Background()
+	b := newBundle(t, nil)
+	col := fieldcrypt.NewMemoryColumn()
+	for _, id := range []string{"1", "2", "3"} {
+		ct, err := b.kr.Encrypt(ctx, loc("app-a", id), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		col.Put(tenantA, id, ct)
+	}
+	if _, err := b.kr.Rotate(ctx, tenantA); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Hour) // the first rotation has long settled
+
+	rotated := false
+	rw := &fieldcrypt.Rewrap{Keyring: b.kr, Rows: col, Scope: tenantA, Table: "message", Column: "text", BatchSize: 1,
+		OnProgress: func(fieldcrypt.RewrapReport) {
+			if !rotated {
+				rotated = true
+				b.clock.Advance(time.Second)
+				if _, err := b.kr.Rotate(ctx, tenantA); err != nil {
+					t.Error(err)
+				}
+			}
+		}}
+	rep, err := rw.Run(ctx)
+	if err != nil || !rep.Done {
+		t.Fatalf("rewrap: %+v, %v", rep, err)
+	}
+	if rep.Settled {
+		t.Fatalf("a rewrap during which the primary changed reported Settled: %+v", rep)
+	}
+}

@@ -110,8 +110,8 @@ type RewrapReport struct {
 	// scope in the column is under KeyID.
 	Done bool
 	// Settled reports that the run started at least Config.CacheTTL after
-	// the primary key changed, so no instance could still be encrypting
-	// with an older key. Only a Done and Settled report lets
+	// the primary key changed, and that it did not change during the run,
+	// so no instance could still be encrypting with an older key. Only a Done and Settled report lets
 	// [Keyring.DisableKey] retire a key.
 	Settled bool
 	// Started and Finished bound the run.
@@ -179,6 +179,12 @@ func (r *Rewrap) pass(ctx context.Context, rep *RewrapReport, after string, batc
 			return found, progressed, fmt.Errorf("fieldcrypt: rewrap %s: %w", r.Scope, err)
 		}
 		rep.KeyID = ks.primary
+		// A rotation during the run (here or seen from another instance)
+		// starts a new CacheTTL in which instances may still encrypt with
+		// the key it replaced.
+		if rep.Started.Before(ks.primarySince.Add(k.ttl)) {
+			rep.Settled = false
+		}
 		prefix := KeyPrefix(ks.primary)
 
 		rows, err := r.Rows.Stale(ctx, StaleParams{Scope: r.Scope, After: after, Limit: batch, Prefix: prefix})
