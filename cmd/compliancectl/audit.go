@@ -83,7 +83,7 @@ func verifyChain(ctx context.Context, e *env, src audit.Source, total int64, opt
 		}
 	}
 
-	p := e.progress(total, "verify "+opts.Stream)
+	p := e.progress(total, "verify "+opts.Stream, "entries")
 	rep, err := audit.Verify(ctx, countingSource{Source: src, p: p}, opts)
 	p.Finish()
 	res.From, res.Through, res.Entries, res.Checkpoints, res.Anchored = rep.From, rep.Head.Seq, rep.Entries, rep.Checkpoints, rep.Anchored
@@ -179,7 +179,7 @@ func auditVerifyCommand() *command {
 							opts.Trusted = &published[i]
 						}
 					}
-					total := int64(head.Seq) - int64(max(*fromSeq, 1)) + 1
+					total := max(int64(head.Seq)-int64(max(*fromSeq, 1))+1, 0)
 					res, err := verifyChain(e.ctx, e, store, total, opts)
 					if err != nil {
 						return err

@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return help(stdout, stderr, cmds, topic)
 	}
 
-	cmd, rest := find(cmds, args)
+	cmd, rest := find(cmds, hoistFlags(cmds, args))
 	if cmd == nil {
 		// A group name alone ("audit") or with --help lists its commands.
 		if group := groupOf(cmds, args[0]); len(group) > 0 && (len(args) == 1 || isHelp(args[1])) {
@@ -159,6 +159,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ee.code
 	}
 	return exitUsage
+}
+
+// hoistFlags moves flags written before the command's words
+// ("--json audit verify") after them, where the command parses them.
+func hoistFlags(cmds []*command, args []string) []string {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
+		return args
+	}
+	for i := 1; i < len(args); i++ {
+		if c, rest := find(cmds, args[i:]); c != nil {
+			words := args[i : len(args)-len(rest)]
+			out := append(append([]string{}, words...), args[:i]...)
+			return append(out, rest...)
+		}
+	}
+	return args
 }
 
 func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" }

@@ -62,7 +62,7 @@ compliancectl audit verify-export app-1-q1.jsonl --public-key audit-public.json`
 					return usagef("cannot create the export: %v (it must not exist yet)", err)
 				}
 				// Export reads the stream twice: once for the range, once to write.
-				p := e.progress(2*int64(head.Seq), "export "+*app)
+				p := e.progress(2*int64(head.Seq), "export "+*app, "entries")
 				w := bufio.NewWriterSize(f, 1<<20)
 				n, err := audit.Export(e.ctx, w, countingSource{Source: store, p: p}, audit.ExportOptions{Stream: *app, Since: from, Until: to})
 				p.Finish()

@@ -106,26 +106,51 @@ func integrityVerifyCommand() *command {
 	return &command{
 		name:     "integrity verify",
 		summary:  "check every row of a declared table against its integrity tag and scope digest; exit 1 and list each altered, unsealed or missing row by id",
-		synopsis: "--target NAME",
+		synopsis: "[--target NAME]",
 		example: `compliancectl integrity verify --target message --config compliancectl.json
 # message: 120000 rows, 120000 tags, 310 scope digests: every row genuine`,
 		bind: func(fs *flag.FlagSet, e *env) func([]string) error {
-			target := fs.String("target", "", "domain of the table to verify, as declared in integrity.tables of the configuration")
+			target := fs.String("target", "", "domain of the table to verify, as declared in integrity.tables of the configuration; default every declared table")
 			return func(args []string) error {
 				if len(args) > 0 {
 					return usagef("integrity verify takes no arguments, got %q (did you mean --target %s?)", args[0], args[0])
 				}
+				targets := []string{*target}
 				if *target == "" {
-					return usagef("--target is required: name a table declared in integrity.tables of the configuration")
+					cfg, err := e.config()
+					if err != nil {
+						return err
+					}
+					if len(cfg.Integrity.Tables) == 0 {
+						return usagef("no integrity tables are declared: add integrity.tables to the configuration (--config), or name one with --target")
+					}
+					targets = targets[:0]
+					for _, t := range cfg.Integrity.Tables {
+						targets = append(targets, t.Domain)
+					}
 				}
-				res, err := e.verifyTable(*target)
-				if err != nil {
+				var results []tableResult
+				ok := true
+				for _, name := range targets {
+					res, err := e.verifyTable(name)
+					if err != nil {
+						return err
+					}
+					ok = ok && res.OK
+					results = append(results, res)
+				}
+				var out any = results
+				if *target != "" {
+					out = results[0] // one table: one object
+				}
+				if err := e.emit(out, func(w io.Writer) {
+					for _, r := range results {
+						printTable(w, r)
+					}
+				}); err != nil {
 					return err
 				}
-				if err := e.emit(res, func(w io.Writer) { printTable(w, res) }); err != nil {
-					return err
-				}
-				if !res.OK {
+				if !ok {
 					return errFindings
 				}
 				return nil

@@ -174,7 +174,7 @@ func keysRewrapCommand() *command {
 				if err != nil {
 					return usagef("fieldcrypt column %s.%s: %v", cc.Table, cc.Column, err)
 				}
-				p := e.progress(-1, "rewrap "+cc.Table+"."+cc.Column)
+				p := e.progress(-1, "rewrap "+cc.Table+"."+cc.Column, "rows")
 				var done int64
 				rw := &fieldcrypt.Rewrap{Keyring: kr, Rows: col, Scope: scope, Table: cc.Table, Column: cc.Column, BatchSize: *batch,
 					OnProgress: func(r fieldcrypt.RewrapReport) {

@@ -213,7 +213,9 @@ func TestAuditVerify(t *testing.T) {
 	f.record(25, time.Now().Add(-time.Hour), "app-1", "app-2")
 
 	// Clean chains: exit 0, and JSON for automation.
-	r := cli(t, f.env, "", "audit", "verify", "--public-key", f.pubKey, "--checkpoint", f.cpFile, "--json")
+	// Common flags may also come before the command.
+	r := cli(t, f.env, "", "--json", "audit", "verify", "--public-key", f.pubKey, "--checkpoint", f.cpFile)
+	require.Empty(t, r.stderr, "no progress bar off a terminal")
 	require.Equal(t, 0, r.code, r.stderr)
 	var out struct {
 		OK      bool          `json:"ok"`
@@ -347,4 +349,26 @@ func mustPublic(t *testing.T, h *keyset.Handle) *keyset.Handle {
 	pub, err := h.Public()
 	require.NoError(t, err)
 	return pub
+}
+
+// TestProgressOnTerminal runs a verification under a pseudo-terminal (with
+// util-linux's script) and checks that the bar shows a rate; off a
+// terminal the other tests check that stderr stays quiet.
+func TestProgressOnTerminal(t *testing.T) {
+	t.Parallel()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed: no pseudo-terminal to draw a progress bar on")
+	}
+	f := newFixture(t)
+	f.record(30, time.Now().Add(-time.Hour), "app-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	line := strings.Join([]string{binary, "audit", "verify", "--app", "app-1", "--public-key", f.pubKey}, " ")
+	cmd := exec.CommandContext(ctx, script, "-qfec", line, "/dev/null")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TERM=xterm"}, f.env...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "entries/s")
+	require.Contains(t, string(out), "app-1: chain holds from seq 1 through 30")
 }

@@ -17,8 +17,8 @@ type progress struct {
 }
 
 // progress returns a progress for total units of work (-1 when unknown),
-// described as desc.
-func (e *env) progress(total int64, desc string) *progress {
+// described as desc, counted in unit ("entries", "rows").
+func (e *env) progress(total int64, desc, unit string) *progress {
 	if e.json || e.noProgress || !isTerminal(e.stderr) {
 		return &progress{}
 	}
@@ -27,7 +27,7 @@ func (e *env) progress(total int64, desc string) *progress {
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionSetItsString(unit),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),

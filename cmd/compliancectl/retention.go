@@ -319,7 +319,7 @@ compliancectl retention sweep --config compliancectl.json`,
 					for _, s := range res.Scopes {
 						total += s.Due - s.Held
 					}
-					p = e.progress(total, "sweep")
+					p = e.progress(total, "sweep", "rows")
 					rep, err := setup.sweeper.Run(e.ctx)
 					p.Finish()
 					if err != nil {
