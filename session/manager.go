@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -138,6 +139,23 @@ type Tokens struct {
 	SessionID string `json:"session_id"`
 	// SessionExpiresAt is the session's absolute end.
 	SessionExpiresAt time.Time `json:"session_expires_at"`
+}
+
+// String describes the pair without its tokens, so Tokens that reach a
+// log or an error message give nothing away; the JSON form, for the
+// client, keeps them.
+func (t Tokens) String() string {
+	return fmt.Sprintf("session.Tokens(session %s, access expires %s, session expires %s, tokens redacted)",
+		t.SessionID, t.AccessExpiresAt.Format(time.RFC3339), t.SessionExpiresAt.Format(time.RFC3339))
+}
+
+// GoString is String, for the %#v verb.
+func (t Tokens) GoString() string { return t.String() }
+
+// LogValue implements [slog.LogValuer]: the session id and expiries only.
+func (t Tokens) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("session_id", t.SessionID),
+		slog.Time("access_expires_at", t.AccessExpiresAt), slog.Time("session_expires_at", t.SessionExpiresAt))
 }
 
 // New returns a Manager, or an error naming the first unusable field.
