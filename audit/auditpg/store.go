@@ -377,8 +377,13 @@ func (s *Store) Scan(ctx context.Context, stream string, from uint64, fn func(*a
 	defer rows.Close()
 	e := audit.Entry{Stream: stream}
 	var sc scanner
+	raw, fast := newRawScanner(rows)
 	for rows.Next() {
-		if err := sc.scan(rows, &e); err != nil {
+		if fast {
+			if err := raw.scan(rows.RawValues(), &e); err != nil {
+				return err
+			}
+		} else if err := sc.scan(rows, &e); err != nil {
 			return err
 		}
 		if err := fn(&e); err != nil {

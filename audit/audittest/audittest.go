@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -399,9 +400,11 @@ func scanAll(t *testing.T, s audit.Store, stream string) []audit.Entry {
 	t.Helper()
 	var out []audit.Entry
 	require.NoError(t, s.Scan(t.Context(), stream, 0, func(e *audit.Entry) error {
+		// The Entry is only valid during the call: keep a deep copy.
 		c := *e
 		c.PrevHash = slices.Clone(e.PrevHash)
 		c.Hash = slices.Clone(e.Hash)
+		c.Metadata = maps.Clone(e.Metadata)
 		out = append(out, c)
 		return nil
 	}))
