@@ -621,3 +621,46 @@ func TestRewrapRotatedMidRunNotSettled(t *testing.T) {
 		t.Fatalf("a rewrap during which the primary changed reported Settled: %+v", rep)
 	}
 }
+
+// A report proves where rows were when its run ended. After a later
+// rotation, rows written under the key that was primary since then are
+// not covered by it, so it must not retire that key.
+func TestDisableKeyRefusesOutdatedReport(t *testing.T) {
+	ctx := context.Background()
+	b := newBundle(t, nil)
+	col := fieldcrypt.NewMemoryColumn()
+	put := func(id string) {
+		t.Helper()
+		ct, err := b.kr.Encrypt(ctx, loc("app-a", id), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		col.Put(tenantA, id, ct)
+	}
+	put("1")
+	if _, err := b.kr.Rotate(ctx, tenantA); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Hour)
+	rw := &fieldcrypt.Rewrap{Keyring: b.kr, Rows: col, Scope: tenantA, Table: "message", Column: "text"}
+	old, err := rw.Run(ctx)
+	if err != nil || !old.Done || !old.Settled {
+		t.Fatalf("rewrap: %+v, %v", old, err)
+	}
+
+	middle, err := b.kr.Rotate(ctx, tenantA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("2") // under middle, which the old report knows nothing of
+	if _, err := b.kr.Rotate(ctx, tenantA); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.kr.DisableKey(ctx, tenantA, middle, old); !errors.Is(err, fieldcrypt.ErrKeyInUse) {
+		t.Fatalf("DisableKey with a report older than the key's use: got %v, want ErrKeyInUse", err)
+	}
+	ct, _ := col.Get(tenantA, "2")
+	if _, err := b.kr.Decrypt(ctx, loc("app-a", "2"), ct); err != nil {
+		t.Fatalf("row 2 no longer decrypts: %v", err)
+	}
+}

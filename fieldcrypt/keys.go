@@ -121,7 +121,9 @@ func (k *Keyring) rotate(ctx context.Context, s Scope, p Purpose) (uint32, error
 //
 // Proof that no row uses the key is one finished [RewrapReport] per
 // encrypted column of the scope, each Done and Settled with a target key
-// other than id; without them DisableKey returns [ErrKeyInUse]. The caller
+// other than id that is still the primary (a report made before the
+// latest rotation proves nothing about the keys used since); without them
+// DisableKey returns [ErrKeyInUse]. The caller
 // must pass a report for every column the scope encrypts: the Keyring does
 // not know its tables.
 func (k *Keyring) DisableKey(ctx context.Context, s Scope, id uint32, proof ...RewrapReport) error {
@@ -156,6 +158,16 @@ func (k *Keyring) retire(ctx context.Context, s Scope, id uint32, proof []Rewrap
 	}
 
 	return k.change(ctx, s, PurposeAEAD, func(m *keyset.Manager, h *keyset.Handle) (bool, error) {
+		// A report says where rows were when its run ended, under a primary
+		// that had been primary for CacheTTL (Settled). Only while that key
+		// is still primary has no other key encrypted since; after a later
+		// rotation, rows may be under a key the report never saw.
+		primary := h.KeysetInfo().GetPrimaryKeyId()
+		for _, r := range proof {
+			if r.KeyID != primary {
+				return false, fmt.Errorf("%w: rewrap of %s.%s targets key %d, not the current primary", ErrKeyInUse, r.Table, r.Column, r.KeyID)
+			}
+		}
 		found := false
 		for _, ki := range keyInfos(h) {
 			if ki.ID != id {
