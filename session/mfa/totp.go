@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -31,6 +32,21 @@ type Setup struct {
 	QRCodePNG []byte
 	// ExpiresAt is when the enrolment lapses unless confirmed.
 	ExpiresAt time.Time
+}
+
+// String describes the Setup without its secret, its URL (which holds the
+// secret) or its QR code, so a Setup that reaches a log gives nothing
+// away. The fields themselves are unchanged.
+func (s Setup) String() string {
+	return fmt.Sprintf("mfa.Setup(expires %s, secret redacted)", s.ExpiresAt.Format(time.RFC3339))
+}
+
+// GoString is String, for the %#v verb.
+func (s Setup) GoString() string { return s.String() }
+
+// LogValue implements [slog.LogValuer]: the expiry only.
+func (s Setup) LogValue() slog.Value {
+	return slog.GroupValue(slog.Time("expires_at", s.ExpiresAt))
 }
 
 // EnrolParams are the arguments of [Authenticator.Enrol].
@@ -136,6 +152,22 @@ type Confirmation struct {
 	// RecoveryCodes is the account's first recovery code set, to show the
 	// user once. Only their hashes are stored.
 	RecoveryCodes []string
+}
+
+// String describes the Confirmation without its recovery codes, so one
+// that reaches a log gives nothing away. The fields are unchanged.
+func (c Confirmation) String() string {
+	return fmt.Sprintf("mfa.Confirmation(method %s, step %d, %d recovery codes redacted)", c.Method, c.Step, len(c.RecoveryCodes))
+}
+
+// GoString is String, for the %#v verb.
+func (c Confirmation) GoString() string { return c.String() }
+
+// LogValue implements [slog.LogValuer]: the method, the step and how many
+// recovery codes were issued.
+func (c Confirmation) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("method", string(c.Method)), slog.Int64("step", c.Step),
+		slog.Int("recovery_codes", len(c.RecoveryCodes)))
 }
 
 // Confirm checks a first code against the account's pending enrolment
