@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode"
@@ -268,6 +269,21 @@ type Candidate struct {
 	// ContextWords are words specific to the account or service, such as
 	// the user name, e-mail local part, or service name.
 	ContextWords []string
+}
+
+// String describes the Candidate without its password, so one that
+// reaches a log gives nothing away. The fields are unchanged.
+func (c Candidate) String() string {
+	return fmt.Sprintf("password.Candidate(password redacted, %d context words)", len(c.ContextWords))
+}
+
+// GoString is String, for the %#v verb.
+func (c Candidate) GoString() string { return c.String() }
+
+// LogValue implements [slog.LogValuer]: how many context words, nothing of
+// the password.
+func (c Candidate) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("context_words", len(c.ContextWords)))
 }
 
 // Check returns every rule the candidate breaks, in a fixed order, or
