@@ -64,6 +64,7 @@ var start = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 type bundle struct {
 	a      *mfa.Authenticator
 	store  *recordingStore
+	sealer mfa.Sealer
 	clock  *clock
 	secret string
 	codes  []string
@@ -91,7 +92,7 @@ func newAuthenticator(t testing.TB, mutate func(*mfa.Config)) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.a = a
+	b.a, b.sealer = a, cfg.Sealer
 	return b
 }
 
@@ -644,5 +645,39 @@ func TestReplayOfCodeValidAtTwoSteps(t *testing.T) {
 	}
 	if _, err := b.verify("653584"); !errors.Is(err, mfa.ErrReplayed) {
 		t.Fatalf("second use of the same code: err = %v, want ErrReplayed", err)
+	}
+}
+
+// digitsTamperStore returns the enrolment with its digits changed, as a
+// row edited in the database would be.
+type digitsTamperStore struct {
+	*mfa.MemoryStore
+	digits int
+}
+
+func (s digitsTamperStore) Enrolment(ctx context.Context, tenantID, accountID string) (mfa.Enrolment, error) {
+	e, err := s.MemoryStore.Enrolment(ctx, tenantID, accountID)
+	e.Digits = s.digits
+	return e, err
+}
+
+// TestStoredDigitsOutOfRangeRefused: whoever can edit the enrolment row
+// but not open the sealed secret must not be able to shrink the code to
+// one digit (a one-in-ten guess). Only the lengths New accepts, 6 and 8,
+// are verified.
+func TestStoredDigitsOutOfRangeRefused(t *testing.T) {
+	b := enrolled(t)
+	now := start.Add(5 * time.Minute)
+	b.clock.Set(now)
+	tampered, err := mfa.New(mfa.Config{Store: digitsTamperStore{b.store.MemoryStore, 1}, Sealer: b.sealer, Issuer: "Chat Health", Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := totp.GenerateCodeCustom(b.secret, now, totp.ValidateOpts{Period: 30, Digits: otp.Digits(1), Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tampered.Verify(context.Background(), mfa.CodeParams{TenantID: "tenant-a", AccountID: "alice", Code: one}); err == nil {
+		t.Fatal("a one-digit code passed against a row whose digits were set to 1")
 	}
 }

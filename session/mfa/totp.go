@@ -276,6 +276,12 @@ func (a *Authenticator) Verify(ctx context.Context, p CodeParams) (Result, error
 // constant-time one and the step that matched is known. All candidates
 // are checked whatever the outcome.
 func (a *Authenticator) match(ctx context.Context, e Enrolment, code string, now time.Time) (int64, error) {
+	// The stored parameters are checked as New checks the configured
+	// ones: a row edited to one digit must not turn a code into a
+	// one-in-ten guess.
+	if e.Digits != 6 && e.Digits != 8 {
+		return 0, fmt.Errorf("mfa: stored enrolment: %d digits", e.Digits)
+	}
 	code = strings.ReplaceAll(code, " ", "")
 	if len(code) != e.Digits || strings.Trim(code, "0123456789") != "" {
 		return 0, fmt.Errorf("%w: want %d digits", ErrInvalidCode, e.Digits)
