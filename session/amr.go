@@ -27,15 +27,16 @@ const (
 	AMRMultiFactor = "mfa"
 )
 
-// factorClass sorts the known methods into knowledge (1), possession (2)
-// and inherence (3); unknown methods count for no class.
+// factorClass sorts the RFC 8176 methods into knowledge (1), possession
+// (2) and inherence (3), as session/mfa's CombineAMR does, so both agree
+// on what earns "mfa"; other methods (geo, rba, …) count for no class.
 func factorClass(m string) int {
 	switch m {
-	case AMRPassword, AMRPIN:
+	case AMRPassword, AMRPIN, "kba":
 		return 1
-	case AMROTP, AMRHardwareKey, AMRSoftwareKey, AMRSMS:
+	case AMROTP, AMRHardwareKey, AMRSoftwareKey, AMRSMS, "tel", "sc":
 		return 2
-	case AMRFingerprint, AMRFace:
+	case AMRFingerprint, AMRFace, "iris", "retina", "vbm":
 		return 3
 	}
 	return 0
