@@ -31,9 +31,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "chatserver:", err)
 		os.Exit(1)
 	}
@@ -96,10 +94,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// run starts the server and blocks until ctx ends, then shuts down,
-// flushing the audit queue. ready, when not nil, is told the address once
-// the server listens.
+// run starts the server and blocks until ctx ends or SIGINT or SIGTERM
+// arrives, then shuts down, flushing the audit queue. ready, when not nil,
+// is told the address once the server listens.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,5 +278,38 @@ func TestRunTLS(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "in the clear") {
 		t.Error("clear-text warning logged although TLS is on")
+	}
+}
+
+// TestRunStopsOnSIGTERM: the signal a supervisor sends stops the server
+// cleanly, with the audit log flushed.
+func TestRunStopsOnSIGTERM(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	var stderr lockedBuffer
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"-addr", "127.0.0.1:0"}, io.Discard, &stderr, func(a string) { addrc <- a })
+	}()
+	select {
+	case <-addrc:
+	case err := <-done:
+		t.Fatalf("run returned early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start")
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not stop on SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "audit log flushed") {
+		t.Errorf("no flush logged:\n%s", stderr.String())
 	}
 }
