@@ -366,11 +366,11 @@ func (s *Store) Head(ctx context.Context, stream string) (audit.Head, error) {
 	return h, nil
 }
 
-// Scan implements [audit.Store]. Entries come in (seq, at) order straight
-// from the partitions, duplicates and gaps included.
+// Scan implements [audit.Store]. Entries come in seq order straight from
+// the partitions' (stream, seq) indexes, duplicates and gaps included.
 func (s *Store) Scan(ctx context.Context, stream string, from uint64, fn func(*audit.Entry) error) error {
 	rows, err := s.db.Query(ctx, s.sql(`SELECT `+entryColumns+` FROM {{schema}}audit_entries
-		WHERE stream = $1 AND seq >= $2 ORDER BY seq, at`), stream, int64(from))
+		WHERE stream = $1 AND seq >= $2 ORDER BY seq`), stream, int64(from))
 	if err != nil {
 		return fmt.Errorf("auditpg: scan: %w", err)
 	}

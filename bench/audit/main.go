@@ -154,7 +154,7 @@ func run(url string, dur time.Duration, writers, streams, conns, verifyN int) er
 		start := time.Now()
 		rows, err := pool.Query(ctx, `SELECT seq, prev_hash, hash, tenant, at, actor, session_id, ip, user_agent, type,
 			category, action, resource_type, resource_id, subject, success, failure_reason, metadata, retain_until
-			FROM audit_entries WHERE stream = $1 AND seq >= 1 ORDER BY seq, at`, "verify")
+			FROM audit_entries WHERE stream = $1 AND seq >= 1 ORDER BY seq`, "verify")
 		if err != nil {
 			return err
 		}

@@ -30,11 +30,12 @@ CREATE TABLE IF NOT EXISTS {{schema}}audit_entries (
     success        boolean     NOT NULL,
     failure_reason text        NOT NULL,
     metadata       jsonb,                 -- string values only; NULL when empty
-    retain_until   timestamptz NOT NULL,
-    -- A partitioned table's unique keys must hold the partition key; each
-    -- partition adds UNIQUE (stream, seq) of its own (see
-    -- audit_create_partition), the backstop behind the head lock.
-    PRIMARY KEY (stream, seq, at)
+    retain_until   timestamptz NOT NULL
+    -- No key on the parent: a partitioned table's unique keys must hold the
+    -- partition key, and (stream, seq, at) would not stop a repeated seq.
+    -- Each partition has UNIQUE (stream, seq) of its own instead (see
+    -- audit_create_partition), the backstop behind the head lock; the
+    -- verifier catches a repeat across months.
 ) PARTITION BY RANGE (at);
 
 CREATE INDEX IF NOT EXISTS audit_entries_tenant_at ON {{schema}}audit_entries (tenant, at DESC, stream DESC, seq DESC);
