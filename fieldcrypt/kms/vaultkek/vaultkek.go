@@ -80,8 +80,13 @@ func client(cfg Config) (registry.KMSClient, string, error) {
 		return nil, "", fmt.Errorf("%w: Token is empty", ErrConfig)
 	}
 	u, err := url.Parse(cfg.Address)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, "", fmt.Errorf("%w: Address %q is not an http(s) URL", ErrConfig, cfg.Address)
+	if err != nil {
+		// Neither the address nor url's error, which quotes it: it may
+		// hold a password.
+		return nil, "", fmt.Errorf("%w: Address is not a URL", ErrConfig)
+	}
+	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, "", fmt.Errorf("%w: Address %q is not an http(s) URL", ErrConfig, u.Redacted())
 	}
 
 	vc := api.DefaultConfig()

@@ -161,3 +161,16 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A Vault address may carry credentials; an error about it must not.
+func TestConfigErrorHidesAddressSecrets(t *testing.T) {
+	for _, addr := range []string{"ftp://admin:s3cret@vault:8200", "https://admin:s3cret@vault:8200/%zz", "http://admin:s3cret@vault:port"} {
+		_, err := vaultkek.New(vaultkek.Config{Address: addr, Token: token}, "transit/keys/k")
+		if !errors.Is(err, vaultkek.ErrConfig) {
+			t.Fatalf("New(%q): got %v, want ErrConfig", addr, err)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("New(%q): error %q shows the password", addr, err)
+		}
+	}
+}
