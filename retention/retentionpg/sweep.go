@@ -189,6 +189,10 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	b := &pgx.Batch{}
 	b.Queue("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
 		millis(p.StatementTimeout), millis(p.LockTimeout))
+	// TODO: lease expiry compares the sweepers' own clocks (p.Now), so the
+	// instances' clocks must agree to within much less than LeaseTTL; the
+	// database's clock would not need that, but would ignore the injected
+	// test clock.
 	// Another owner's live lease: busy at once, with no lock taken, so
 	// that asking never delays the leader. Otherwise wait (up to the lock
 	// timeout) for the target's advisory lock, which serializes batches,

@@ -45,7 +45,9 @@ CREATE TABLE retention_checkpoints (
 );
 
 -- Which instance sweeps a target, until when. One row per target, across
--- tenants: the lease is what keeps a second instance off the target.
+-- tenants: the lease is what keeps a second instance off the target. It is
+-- the one table without app_id (leadership is per target, not per tenant);
+-- sharded by tenant, it belongs on a single node.
 CREATE TABLE retention_leases (
     target     text        PRIMARY KEY,
     owner      text        NOT NULL,
