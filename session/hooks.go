@@ -25,31 +25,46 @@ type Hooks struct {
 
 // ReuseEvent describes a detected refresh-token replay.
 type ReuseEvent struct {
-	AppID     string
-	UserID    string
+	// AppID is the tenant.
+	AppID string
+	// UserID is the session's user.
+	UserID string
+	// SessionID is the revoked session (refresh-token family).
 	SessionID string
-	At        time.Time
+	// At is when the replay was seen (the Manager's clock).
+	At time.Time
 }
 
 // RevokeEvent describes a revoked session.
 type RevokeEvent struct {
-	AppID     string
-	UserID    string
+	// AppID is the tenant.
+	AppID string
+	// UserID is the session's user.
+	UserID string
+	// SessionID is the revoked session.
 	SessionID string
-	Reason    Reason
-	At        time.Time
+	// Reason says why (ReasonLogout, ReasonRefreshReuse, …).
+	Reason Reason
+	// At is when it was revoked (the Manager's clock).
+	At time.Time
 }
 
 // EmergencyEvent describes the issue or a use of a break-glass grant.
 type EmergencyEvent struct {
-	GrantID   string
-	AppID     string
-	UserID    string
+	// GrantID is the break-glass grant, the access token's emg claim.
+	GrantID string
+	// AppID is the tenant.
+	AppID string
+	// UserID is the user given emergency access.
+	UserID string
+	// SessionID is the session opened under the grant.
 	SessionID string
 	// GrantedBy and Reason are set on EmergencyIssued only. Reason is the
 	// user's free text: record it in the audit trail, not in a log.
 	GrantedBy string
 	Reason    string
+	// ExpiresAt is when the grant (and its session) ends.
 	ExpiresAt time.Time
-	At        time.Time
+	// At is when the grant was issued or used (the Manager's clock).
+	At time.Time
 }

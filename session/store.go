@@ -93,7 +93,9 @@ type EmergencyGrant struct {
 // the hash of its first refresh token and, for break-glass access, its
 // grant.
 type NewSession struct {
-	Session     Session
+	// Session is the session to store, live and never revoked.
+	Session Session
+	// RefreshHash is the hash of its first refresh token.
 	RefreshHash []byte
 	// Grant is nil for an ordinary session.
 	Grant *EmergencyGrant
