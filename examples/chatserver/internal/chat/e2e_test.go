@@ -432,6 +432,10 @@ func TestUnlockAndLockAudit(t *testing.T) {
 		if evs := f.events(tok.access, url.Values{"type": {"security.account_locked"}}); len(evs) == 0 {
 			t.Fatal("no account_locked event")
 		}
+		failed := f.events(tok.access, url.Values{"type": {"auth.login_failed"}})
+		if len(failed) != 6 || failed[0]["failure_reason"] != "locked" || failed[1]["failure_reason"] != "invalid_credentials" {
+			t.Fatalf("login_failed events: %v", failed)
+		}
 
 		f.want(f.do("POST", "/v1/admin/users/"+bobID+"/unlock", tok.access, map[string]string{}), 400, "unlock without a reason")
 		f.want(f.do("POST", "/v1/admin/users/"+bobID+"/unlock", tok.access, map[string]string{"reason": "called the help desk"}), 204, "unlock")

@@ -138,6 +138,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := noteOf(r)
+	var u User
+	defer func() {
+		// A refused log-in also gets an auth.login_failed event, naming
+		// the account when the password was right (a missing or wrong
+		// second factor). A name that matched nothing is not recorded.
+		if n.Reason != "" {
+			n.detail(audit.Event{Type: audit.TypeLoginFailed, Category: audit.CategoryAuthentication, Action: audit.ActionLogin, ResourceType: "user", ResourceID: u.ID, Success: false})
+		}
+	}()
 	if in.Username == "" || len(in.Username) > lockout.MaxAccountLen {
 		writeError(w, r, http.StatusUnauthorized, "invalid_credentials", "wrong user name or password")
 		return
@@ -145,7 +154,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 
 	// Password, under the lockout guard. An unknown name costs the same
 	// hash work and the same counters as a real one.
-	var u User
 	ip := clientAddr(r)
 	err := s.guard.Check(r.Context(), lockout.Attempt{AppID: app, Account: in.Username, IP: ip}, func(ctx context.Context) (bool, error) {
 		found, err := s.chat.UserByName(ctx, app, in.Username)
