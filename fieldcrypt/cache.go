@@ -45,6 +45,9 @@ type cache struct {
 	// after, when not nil, makes the cache timed; it is time.AfterFunc
 	// except in tests.
 	after func(time.Duration, func()) *time.Timer
+	// forgets counts removals, so that a load that read the store before
+	// a removal does not cache what it read (see putLoaded).
+	forgets atomic.Int64
 }
 
 func newCache(max int, ttl time.Duration) *cache {
@@ -119,6 +122,27 @@ func (c *cache) refresh(e *cacheEntry, now int64) {
 func (c *cache) put(key cacheKey, l *loaded, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.putLocked(key, l, now)
+}
+
+// generation returns the removal count, to pass to putLoaded.
+func (c *cache) generation() int64 { return c.forgets.Load() }
+
+// putLoaded caches l, read from the store after generation returned gen,
+// unless a removal happened since: the application forgot the key because
+// the store changed (another instance shredded or rotated), and what this
+// load read may predate that change. The caller still uses l once.
+func (c *cache) putLoaded(key cacheKey, l *loaded, now, gen int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forgets.Load() != gen {
+		return
+	}
+	c.putLocked(key, l, now)
+}
+
+// putLocked is put; the caller holds mu.
+func (c *cache) putLocked(key cacheKey, l *loaded, now int64) {
 	if e, ok := c.items[key]; ok {
 		cur := e.value.Load()
 		if cur.shredded {
@@ -164,6 +188,7 @@ func (c *cache) drop(e *cacheEntry) {
 func (c *cache) remove(key cacheKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.forgets.Add(1)
 	if e, ok := c.items[key]; ok {
 		c.drop(e)
 	}

@@ -92,3 +92,67 @@ func TestConcurrentFirstUse(t *testing.T) {
 		}
 	}
 }
+
+// gatedStore lets a test hold a Get after it has read the store and before
+// it returns, so that something can happen in between.
+type gatedStore struct {
+	fieldcrypt.Store
+	mu      sync.Mutex
+	hold    bool
+	read    chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedStore) Get(ctx context.Context, s fieldcrypt.Scope, p fieldcrypt.Purpose) (fieldcrypt.StoredKeyset, error) {
+	st, err := g.Store.Get(ctx, s, p)
+	g.mu.Lock()
+	hold := g.hold
+	g.hold = false
+	g.mu.Unlock()
+	if hold {
+		close(g.read)
+		<-g.release
+	}
+	return st, err
+}
+
+// Forget is how an application passes on another instance's shred. A load
+// that read the store before the shred and finishes after Forget must not
+// put the shredded keyset back in the cache for a whole CacheTTL.
+func TestForgetBeatsLoadInFlight(t *testing.T) {
+	ctx := context.Background()
+	mem := fieldcrypt.NewMemoryStore()
+	gs := &gatedStore{Store: mem, read: make(chan struct{}), release: make(chan struct{})}
+	kek := newKEK(t)
+	clk := newClock()
+	here, err := fieldcrypt.New(fieldcrypt.Config{Store: gs, KEK: kek, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	there, err := fieldcrypt.New(fieldcrypt.Config{Store: mem, KEK: kek, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loc("app-a", "1")
+	ct, err := there.Encrypt(ctx, l, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	gs.mu.Lock()
+	gs.hold = true
+	gs.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { _, err := here.Decrypt(ctx, l, ct); done <- err }()
+	<-gs.read // here has read the live keyset
+	if err := there.Shred(ctx, tenantA); err != nil {
+		t.Fatal(err)
+	}
+	here.Forget(tenantA) // the shred's notification arrives
+	close(gs.release)
+	<-done // this one read the store before the shred; it may succeed
+
+	if _, err := here.Decrypt(ctx, l, ct); !errors.Is(err, fieldcrypt.ErrShredded) {
+		t.Fatalf("after Forget, decrypt of a shredded scope: got %v, want ErrShredded", err)
+	}
+}

@@ -526,6 +526,7 @@ func (k *Keyring) reloadOnMiss(ctx context.Context, l *loaded, s Scope, p Purpos
 // load reads, unwraps and caches a keyset; with create it makes one when the
 // store has none.
 func (k *Keyring) load(ctx context.Context, s Scope, p Purpose, create bool) (*loaded, error) {
+	gen := k.cache.generation()
 	st, err := k.store.Get(ctx, s, p)
 	if errors.Is(err, ErrShredded) {
 		l := &loaded{scope: s, purpose: p, shredded: true}
@@ -533,17 +534,21 @@ func (k *Keyring) load(ctx context.Context, s Scope, p Purpose, create bool) (*l
 		return l, nil
 	}
 	if errors.Is(err, ErrNotFound) && create {
-		return k.create(ctx, s, p)
+		return k.create(ctx, s, p, gen)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return k.install(st)
+	h, err := k.unwrap(st)
+	if err != nil {
+		return nil, err
+	}
+	return k.installHandle(st, h, gen)
 }
 
 // create makes a scope's first keyset; when another writer wins the race it
-// uses theirs.
-func (k *Keyring) create(ctx context.Context, s Scope, p Purpose) (*loaded, error) {
+// uses theirs. gen is as for installHandle.
+func (k *Keyring) create(ctx context.Context, s Scope, p Purpose, gen int64) (*loaded, error) {
 	tmpl := k.template
 	if p == PurposeBlindIndex {
 		tmpl = indexTemplate()
@@ -568,7 +573,7 @@ func (k *Keyring) create(ctx context.Context, s Scope, p Purpose) (*loaded, erro
 	if err != nil {
 		return nil, fmt.Errorf("fieldcrypt: store keyset for %s: %w", s, err)
 	}
-	return k.installHandle(st, h)
+	return k.installHandle(st, h, gen)
 }
 
 // wrap encrypts h under the KEK into a stored keyset of the given version.
@@ -596,16 +601,9 @@ func (k *Keyring) unwrap(st StoredKeyset) (*keyset.Handle, error) {
 	return h, nil
 }
 
-func (k *Keyring) install(st StoredKeyset) (*loaded, error) {
-	h, err := k.unwrap(st)
-	if err != nil {
-		return nil, err
-	}
-	return k.installHandle(st, h)
-}
-
-// installHandle builds the primitive for h and caches it.
-func (k *Keyring) installHandle(st StoredKeyset, h *keyset.Handle) (*loaded, error) {
+// installHandle builds the primitive for h and caches it, unless the cache
+// forgot a key since generation returned gen (see cache.putLoaded).
+func (k *Keyring) installHandle(st StoredKeyset, h *keyset.Handle, gen int64) (*loaded, error) {
 	l := &loaded{
 		scope:        st.Scope,
 		purpose:      st.Purpose,
@@ -634,7 +632,7 @@ func (k *Keyring) installHandle(st StoredKeyset, h *keyset.Handle) (*loaded, err
 	if err != nil {
 		return nil, fmt.Errorf("fieldcrypt: keyset for %s: %w", st.Scope, err)
 	}
-	k.cache.put(cacheKey{st.Scope, st.Purpose}, l, k.clock())
+	k.cache.putLoaded(cacheKey{st.Scope, st.Purpose}, l, k.clock(), gen)
 	return l, nil
 }
 

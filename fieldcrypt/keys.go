@@ -190,6 +190,7 @@ func (k *Keyring) retire(ctx context.Context, s Scope, id uint32, proof []Rewrap
 // fn reports whether the primary changed.
 func (k *Keyring) change(ctx context.Context, s Scope, p Purpose, fn func(*keyset.Manager, *keyset.Handle) (bool, error)) error {
 	for range casRetries {
+		gen := k.cache.generation()
 		st, err := k.store.Get(ctx, s, p)
 		if err != nil {
 			return fmt.Errorf("fieldcrypt: change keyset of %s: %w", s, err)
@@ -224,7 +225,7 @@ func (k *Keyring) change(ctx context.Context, s Scope, p Purpose, fn func(*keyse
 		if err != nil {
 			return fmt.Errorf("fieldcrypt: change keyset of %s: %w", s, err)
 		}
-		_, err = k.installHandle(next, nh)
+		_, err = k.installHandle(next, nh, gen)
 		return err
 	}
 	return fmt.Errorf("%w: %s after %d attempts", ErrConflict, s, casRetries)
@@ -265,7 +266,8 @@ func (k *Keyring) Shred(ctx context.Context, s Scope) error {
 
 // Forget drops the scope's keysets from this Keyring's cache, so the next
 // use loads them from the store: for an application told by another
-// instance that a scope was shredded or rotated.
+// instance that a scope was shredded or rotated. A load already under way,
+// which may have read the store before that change, is not cached.
 func (k *Keyring) Forget(s Scope) {
 	for _, p := range []Purpose{PurposeAEAD, PurposeBlindIndex} {
 		k.cache.remove(cacheKey{s, p})
