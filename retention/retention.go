@@ -164,9 +164,11 @@ type Target struct {
 	Tenant string
 	// Time is the column retention is measured from. Required.
 	Time string
-	// Channel is the channel column; empty if the table has none. Then
-	// channel overrides do not apply to it, and a channel hold on the
-	// tenant holds the whole target.
+	// Channel is the channel column; empty if the table has none. Such a
+	// table cannot tell channels apart, so it errs on the side of keeping:
+	// its rows are kept as long as the longest of the tenant's period and
+	// its channel overrides, and a channel hold on the tenant holds the
+	// whole target.
 	Channel string
 	// User is the user column; empty if the table has none, in which case
 	// a user hold on the tenant holds the whole target.

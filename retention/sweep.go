@@ -225,6 +225,13 @@ func (s *Sweeper) plan(ctx context.Context, at time.Time) ([]scopePlan, error) {
 				plans = append(plans, scopePlan{target: target, appID: app, scope: Channel(c), period: d, cutoff: at.Add(-d), version: r.Version})
 			}
 			d := r.Period("")
+			if target.Channel == "" {
+				// A table that cannot tell channels apart keeps every row
+				// as long as the longest period that might apply to it.
+				for c := range r.Channels {
+					d = max(d, r.Period(c))
+				}
+			}
 			plans = append(plans, scopePlan{target: target, appID: app, scope: Tenant, exclude: channels, period: d, cutoff: at.Add(-d), version: r.Version})
 		}
 	}

@@ -203,3 +203,36 @@ func TestRunDaily(t *testing.T) {
 		}
 	}
 }
+
+// A target without a channel column keeps its rows for the longest period
+// any channel of the tenant has.
+func TestTargetWithoutChannelsKeepsLongest(t *testing.T) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	now := t0.Add(-48 * time.Hour)
+	store := retention.NewMemoryStore()
+	p := newPolicies(t, store, func() time.Time { return now })
+	for _, c := range []struct {
+		channel string
+		period  time.Duration
+	}{{"", 30 * day}, {"short", 10 * day}, {"long", 90 * day}} {
+		if _, err := p.SetPeriod(ctx, "app", c.channel, c.period, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = t0
+	store.Insert("upload",
+		retention.Row{ID: "60", AppID: "app", Time: t0.Add(-60 * day)},
+		retention.Row{ID: "95", AppID: "app", Time: t0.Add(-95 * day)})
+
+	s, err := retention.NewSweeper(p, retention.SweeperConfig{Targets: []retention.Target{{Table: "upload", ID: "id", Time: "at"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows := store.Rows("upload"); len(rows) != 1 || rows[0].ID != "60" {
+		t.Fatalf("left %+v, want only the 60-day-old row", rows)
+	}
+}

@@ -1,8 +1,3 @@
-// Package retentiontest is the conformance suite every retention.Store must
-// pass. A store's tests call Run with a function that gives the suite a
-// fresh store and an empty table to sweep; Run fans out one subtest per
-// clause of the contract, so the memory store, the Postgres store and any
-// third-party store are held to the same behaviour.
 package retentiontest
 
 import (
