@@ -156,3 +156,35 @@ func TestForgetBeatsLoadInFlight(t *testing.T) {
 		t.Fatalf("after Forget, decrypt of a shredded scope: got %v, want ErrShredded", err)
 	}
 }
+
+// An instance that reloads a keyset for an unknown key ID and finds the
+// scope shredded says so, rather than calling the ciphertext tampered.
+func TestReloadFindingShredReportsShredded(t *testing.T) {
+	ctx := context.Background()
+	b := newBundle(t, nil)
+	here := b.another(t)
+	l := loc("app-a", "1")
+	ct, err := b.kr.Encrypt(ctx, l, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := here.Decrypt(ctx, l, ct); err != nil { // here caches the keyset
+		t.Fatal(err)
+	}
+	if _, err := b.kr.Rotate(ctx, tenantA); err != nil {
+		t.Fatal(err)
+	}
+	newer, err := b.kr.Encrypt(ctx, l, []byte("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.kr.Shred(ctx, tenantA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := here.Decrypt(ctx, l, newer); !errors.Is(err, fieldcrypt.ErrShredded) {
+		t.Fatalf("decrypt under a key unknown here, scope shredded elsewhere: got %v, want ErrShredded", err)
+	}
+	if _, err := here.Decrypt(ctx, l, ct); !errors.Is(err, fieldcrypt.ErrShredded) {
+		t.Fatalf("after learning of the shred: got %v, want ErrShredded", err)
+	}
+}

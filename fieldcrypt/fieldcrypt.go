@@ -376,6 +376,9 @@ func (k *Keyring) Decrypt(ctx context.Context, loc Location, ciphertext []byte) 
 	}
 	if id, ok := KeyID(ciphertext); ok && !ks.has(id) {
 		if fresh, ok := k.reloadOnMiss(ctx, ks, loc.ScopeOf(), PurposeAEAD); ok {
+			if fresh.shredded {
+				return nil, ErrShredded
+			}
 			ks = fresh
 		}
 	}
@@ -510,14 +513,15 @@ func (k *Keyring) keyset(ctx context.Context, s Scope, p Purpose, create bool) (
 }
 
 // reloadOnMiss loads the keyset again because a ciphertext named a key it
-// lacks, unless that happened for this keyset less than a second ago.
+// lacks, unless that happened for this keyset less than a second ago. The
+// keyset it returns may be a shredded scope's tombstone.
 func (k *Keyring) reloadOnMiss(ctx context.Context, l *loaded, s Scope, p Purpose) (*loaded, bool) {
 	key := cacheKey{s, p}
 	if !k.cache.allowReload(key, k.clock(), time.Second) {
 		return nil, false
 	}
 	fresh, err := k.flight.do(key, func() (*loaded, error) { return k.load(ctx, s, p, false) })
-	if err != nil || fresh.shredded {
+	if err != nil {
 		return nil, false
 	}
 	return fresh, true
