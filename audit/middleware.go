@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -83,6 +84,10 @@ type MiddlewareConfig struct {
 // replaced by 503 Service Unavailable when recording fails: a response
 // carrying PHI is never sent unaudited. Buffered responses do not support
 // http.Flusher or http.Hijacker.
+//
+// TODO: a handler that panics leaves no entry (the panic propagates before
+// the event is recorded); recording a 500 first needs care not to swallow
+// http.ErrAbortHandler.
 func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 	if cfg.Recorder == nil || cfg.Actor == nil || cfg.Classify == nil {
 		return nil, fmt.Errorf("%w: MiddlewareConfig needs Recorder, Actor and Classify", ErrConfig)
@@ -103,6 +108,7 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 				return
 			}
 
+			before := w.Header().Clone() // what outer middleware set (HSTS, …)
 			bw := &bufferedWriter{header: w.Header()}
 			next.ServeHTTP(bw, r)
 			_, err := cfg.Recorder.Record(r.Context(), cfg.event(r, route, bw.status()))
@@ -111,7 +117,10 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 					cfg.OnError(r, err)
 				}
 				if !cfg.InsecureFailOpen {
+					// Drop everything the handler set: its headers may
+					// describe or carry the PHI body too.
 					clear(w.Header())
+					maps.Copy(w.Header(), before)
 					http.Error(w, "audit log unavailable", http.StatusServiceUnavailable)
 					return
 				}

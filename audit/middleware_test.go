@@ -119,10 +119,15 @@ func TestMiddlewareRecordsDeniedRequest(t *testing.T) {
 
 func TestMiddlewareFailsClosedWhenStoreIsDown(t *testing.T) {
 	h, errs := newMiddleware(t, downStore{audit.NewMemoryStore()}, false)
+	outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=63072000")
+		h.ServeHTTP(w, r)
+	})
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, request("/messages/m-1", &audit.Actor{UserID: "dr-lee", Tenant: "clinic-1"}, "192.0.2.1:1"))
+	outer.ServeHTTP(rec, request("/messages/m-1", &audit.Actor{UserID: "dr-lee", Tenant: "clinic-1"}, "192.0.2.1:1"))
 
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Equal(t, "max-age=63072000", rec.Header().Get("Strict-Transport-Security"), "outer headers survive")
 	require.NotContains(t, rec.Body.String(), "PHI", "an unaudited PHI response must not be sent")
 	require.NotEqual(t, "text/plain", rec.Header().Get("Content-Type"))
 	require.Len(t, *errs, 1)

@@ -3,6 +3,9 @@ package auditpg_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -218,4 +221,31 @@ func TestAppendCreatesMissingPartition(t *testing.T) {
 	var n int
 	require.NoError(t, db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_entries_203108`).Scan(&n))
 	require.Equal(t, 1, n)
+}
+
+func TestMiddlewareFailsClosedWhenPostgresIsDown(t *testing.T) {
+	db := pgtest.New(t)
+	pool := db.NewPool(t, nil)
+	s := newStore(t, db, pool)
+	log, err := audit.New(audit.Config{Store: s, WriteTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	mw, err := audit.Middleware(audit.MiddlewareConfig{
+		Recorder: log,
+		Actor:    func(*http.Request) (audit.Actor, bool) { return audit.Actor{UserID: "dr-lee", Tenant: "t1"}, true },
+		Classify: func(*http.Request) (audit.Route, bool) {
+			return audit.Route{Type: audit.TypeDataRead, Category: audit.CategoryDataAccess, Action: audit.ActionRead, ResourceID: "m-1"}, true
+		},
+	})
+	require.NoError(t, err)
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "PHI") }))
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/m/1", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+
+	pool.Close() // the database goes away
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/m/1", nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.NotContains(t, rec.Body.String(), "PHI")
 }
