@@ -62,3 +62,34 @@ func ExamplePolicies_Explain() {
 	fmt.Println(v.Delete, v.Reason, int(v.Period/day), "days")
 	// Output: false minimum 30 days
 }
+
+func ExampleSweeper_Forecast() {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	store := retention.NewMemoryStore()
+	policies, _ := retention.NewPolicies(store, retention.PoliciesConfig{Now: func() time.Time { return now }})
+	_, _ = policies.SetPeriod(ctx, "clinic", "", 30*day, "admin")
+	_, _ = policies.SetPeriod(ctx, "clinic", "triage", 7*day, "admin")
+	now = now.Add(2 * day)
+
+	store.Insert("message",
+		retention.Row{ID: "m1", AppID: "clinic", Channel: "general", Time: now.Add(-31 * day)},
+		retention.Row{ID: "m2", AppID: "clinic", Channel: "general", Time: now.Add(-25 * day)},
+		retention.Row{ID: "m3", AppID: "clinic", Channel: "triage", Time: now.Add(-8 * day)},
+	)
+	sweeper, _ := retention.NewSweeper(policies, retention.SweeperConfig{
+		Targets: []retention.Target{{Table: "message", ID: "id", Time: "created_at", Channel: "channel_id"}},
+	})
+
+	now7, _ := sweeper.Forecast(ctx, 7*day)
+	due, _ := sweeper.DryRun(ctx)
+	for i := range due {
+		fmt.Printf("%s: %d due now, %d within a week\n", due[i].Scope, due[i].Due, now7[i].Due)
+	}
+	fmt.Println(len(store.Rows("message")), "rows, none deleted")
+	// Output:
+	// channel:triage: 1 due now, 1 within a week
+	// tenant: 1 due now, 2 within a week
+	// 3 rows, none deleted
+}
