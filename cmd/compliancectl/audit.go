@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/chatsdk/compliance/audit"
@@ -139,6 +140,7 @@ func auditVerifyCommand() *command {
 			fromSeq := fs.Uint64("from-seq", 0, "first sequence number to verify; default the start of the chain")
 			cpFile := fs.String("checkpoint", "", "checkpoint file published outside the database (JSON Lines, as audit.FilePublisher writes); its latest checkpoint is trusted")
 			pubKey := fs.String("public-key", "", "Tink public keyset (JSON or binary) of the checkpoint signer; default keys.audit_public_keyset")
+			record := fs.Bool("record", false, "append the outcome to each verified stream as a "+audit.TypeAuditVerified+" entry")
 			return func(args []string) error {
 				if len(args) > 0 {
 					return usagef("audit verify takes no arguments, got %q (did you mean --app %s?)", args[0], args[0])
@@ -186,6 +188,20 @@ func auditVerifyCommand() *command {
 					}
 					bad = bad || !res.OK
 					results = append(results, res)
+				}
+				if *record {
+					for _, res := range results {
+						md := map[string]string{"ok": strconv.FormatBool(res.OK), "from": strconv.FormatUint(res.From, 10), "verified_through": strconv.FormatUint(res.Through, 10)}
+						if res.Failure != nil {
+							md["failure_kind"], md["failure_seq"] = res.Failure.Kind, strconv.FormatUint(res.Failure.Seq, 10)
+						}
+						if res.LatestCheckpoint != nil {
+							md["checkpoint_seq"] = strconv.FormatUint(res.LatestCheckpoint.Seq, 10)
+						}
+						if err := e.recordOperation(res.Stream, audit.TypeAuditVerified, audit.ActionRead, "audit.stream", res.Stream, md); err != nil {
+							return err
+						}
+					}
 				}
 				if err := e.emit(map[string]any{"ok": !bad, "streams": results}, func(w io.Writer) {
 					for _, r := range results {

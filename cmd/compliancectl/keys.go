@@ -47,8 +47,12 @@ func (e *env) recordOperation(tenant, typ, action, resourceType, resourceID stri
 	if err != nil {
 		return err
 	}
+	category := audit.CategorySecurity
+	if strings.HasPrefix(typ, "system.") {
+		category = audit.CategorySystem
+	}
 	_, err = l.Record(e.ctx, audit.Event{
-		Tenant: tenant, Actor: operator, Type: typ, Category: audit.CategorySecurity, Action: action,
+		Tenant: tenant, Actor: operator, Type: typ, Category: category, Action: action,
 		ResourceType: resourceType, ResourceID: resourceID, Success: true, Metadata: md,
 	})
 	if cerr := l.Close(context.Background()); err == nil {
