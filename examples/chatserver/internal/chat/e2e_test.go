@@ -76,6 +76,8 @@ type fixture struct {
 	logs    *syncBuffer
 	backend *Backend
 	db      *pgtest.DB // nil on memory
+	keys    Keys
+	setup   setup
 }
 
 type setup struct {
@@ -107,7 +109,7 @@ func eachBackendWith(t *testing.T, s setup, fn func(t *testing.T, f *fixture)) {
 func newFixture(t testing.TB, backend string, s setup) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{t: t, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{}}
+	f := &fixture{t: t, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{}, setup: s}
 	switch backend {
 	case "memory":
 		f.backend = NewMemoryBackend(f.clock.Now)
@@ -119,21 +121,29 @@ func newFixture(t testing.TB, backend string, s setup) *fixture {
 		}
 		f.backend = b
 	}
+	var err error
+	if f.keys, err = GenerateDevelopmentKeys(); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	return f
+}
+
+// start builds and serves the fixture's server on its backend.
+func (f *fixture) start() {
+	t, s := f.t, f.setup
 	if s.wrapAudit != nil {
 		f.backend.Audit = s.wrapAudit(f.backend.Audit)
-	}
-	keys, err := GenerateDevelopmentKeys()
-	if err != nil {
-		t.Fatal(err)
 	}
 	fast := password.InsecureFastParams()
 	mp := mfa.Policy{Required: false}
 	if s.mfa != nil {
 		mp = *s.mfa
 	}
+	var err error
 	f.srv, err = New(Config{
 		Backend:        f.backend,
-		Keys:           keys,
+		Keys:           f.keys,
 		Logger:         slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:            f.clock.Now,
 		HashParams:     &fast,
@@ -146,13 +156,57 @@ func newFixture(t testing.TB, backend string, s setup) *fixture {
 		t.Fatalf("New: %v", err)
 	}
 	f.ts = httptest.NewServer(f.srv.Handler())
+	srv, ts := f.srv, f.ts
 	t.Cleanup(func() {
-		f.ts.Close()
-		if err := f.srv.Close(context.Background()); err != nil {
+		ts.Close()
+		if err := srv.Close(context.Background()); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return f
+}
+
+// instance returns a second server on the same Postgres schema, keys and
+// clock, with a pool of its own: another app instance behind the load
+// balancer.
+func (f *fixture) instance() *fixture {
+	f.t.Helper()
+	g := &fixture{t: f.t, clock: f.clock, logs: f.logs, keys: f.keys, setup: f.setup, db: f.db}
+	b, err := NewPostgresBackend(context.Background(), f.db.NewPool(f.t, nil), f.db.Schema)
+	if err != nil {
+		f.t.Fatalf("second instance: %v", err)
+	}
+	g.backend = b
+	g.start()
+	return g
+}
+
+// TestInstancesShareState: two instances on one database count one
+// lockout, see each other's logouts, and append to one audit chain.
+func TestInstancesShareState(t *testing.T) {
+	a := newFixture(t, "postgres", setup{})
+	b := a.instance()
+	a.signup("alice")
+	bobID, _ := b.signup("bob")
+
+	for i, f := range []*fixture{a, b, a, b, a} {
+		f.want(f.do("POST", "/v1/apps/"+app+"/login", "", map[string]string{"username": "bob", "password": fmt.Sprint("wrong password ", i)}), 401, "wrong password")
+	}
+	b.want(b.do("POST", "/v1/apps/"+app+"/login", "", map[string]string{"username": "bob", "password": pw("bob")}), 429, "locked on the other instance")
+
+	tok := a.login("alice")
+	ch := b.channel(tok.access, "shared")
+	a.post(tok.access, ch, "written on a")
+	if got := b.read(tok.access, ch); len(got) != 1 || got[0]["text"] != "written on a" {
+		t.Fatalf("read on b: %v", got)
+	}
+	b.want(b.do("POST", "/v1/auth/logout", tok.access, nil), 204, "logout on b")
+	a.want(a.do("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": tok.refresh}), 401, "refresh on a after logout on b")
+
+	admin := b.login("alice")
+	a.verifyOK(admin.access)
+	if evs := a.events(admin.access, url.Values{"type": {"security.account_locked"}, "resource_id": {"bob"}}); len(evs) != 1 {
+		t.Fatalf("one lock of bob, recorded once: %v (bob is %s)", evs, bobID)
+	}
 }
 
 // response is a decoded reply.
