@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 type cacheKey struct {
@@ -110,7 +111,14 @@ func (c *cache) refresh(e *cacheEntry, now int64) {
 		e.timer.Stop()
 	}
 	e.stale.Store(false)
-	e.timer = c.after(time.Duration(c.ttl), func() { e.stale.Store(true) })
+	// The timer holds the entry weakly, so a dropped Keyring's keysets are
+	// not kept in memory until their timers fire.
+	w := weak.Make(e)
+	e.timer = c.after(time.Duration(c.ttl), func() {
+		if e := w.Value(); e != nil {
+			e.stale.Store(true)
+		}
+	})
 }
 
 // put caches l, replacing an older version and evicting the least recently

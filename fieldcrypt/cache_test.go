@@ -1,8 +1,10 @@
 package fieldcrypt
 
 import (
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 )
 
 func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
@@ -114,5 +116,27 @@ func TestTimedCacheExpiresByTimer(t *testing.T) {
 	}
 	for _, e := range c.items {
 		e.timer.Stop()
+	}
+}
+
+// A pending TTL timer must not keep a dropped cache's keysets alive.
+func TestTimedCacheTimerHoldsEntryWeakly(t *testing.T) {
+	var pending []func()
+	c := newCache(4, time.Minute)
+	c.after = func(d time.Duration, fn func()) *time.Timer {
+		pending = append(pending, fn)
+		return time.NewTimer(time.Hour)
+	}
+	k := cacheKey{Scope{Tenant: "a"}, PurposeAEAD}
+	c.put(k, &loaded{version: 1}, 1)
+	w := weak.Make(c.items[k])
+	c.items[k].timer.Stop()
+	c = nil
+	runtime.GC()
+	if w.Value() != nil {
+		t.Fatal("a pending timer kept a dropped cache entry alive")
+	}
+	for _, fn := range pending {
+		fn() // firing after the entry is gone is harmless
 	}
 }
