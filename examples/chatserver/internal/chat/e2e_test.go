@@ -86,6 +86,10 @@ type setup struct {
 	wrapAudit func(audit.Store) audit.Store
 	// accessTTL, when not zero, is the access-token lifetime.
 	accessTTL time.Duration
+	// lockoutFailures and lockoutDuration, when not zero, are the
+	// lockout policy.
+	lockoutFailures int
+	lockoutDuration time.Duration
 }
 
 // backends are the two ways to run every end-to-end test.
@@ -142,15 +146,17 @@ func (f *fixture) start() {
 	}
 	var err error
 	f.srv, err = New(Config{
-		Backend:        f.backend,
-		Keys:           f.keys,
-		Logger:         slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:            f.clock.Now,
-		HashParams:     &fast,
-		MFAPolicy:      &mp,
-		RetentionGrace: time.Hour,
-		AccessTTL:      s.accessTTL,
-		CheckpointFile: filepath.Join(t.TempDir(), "checkpoints.jsonl"),
+		Backend:         f.backend,
+		Keys:            f.keys,
+		Logger:          slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:             f.clock.Now,
+		HashParams:      &fast,
+		MFAPolicy:       &mp,
+		RetentionGrace:  time.Hour,
+		AccessTTL:       s.accessTTL,
+		LockoutFailures: s.lockoutFailures,
+		LockoutDuration: s.lockoutDuration,
+		CheckpointFile:  filepath.Join(t.TempDir(), "checkpoints.jsonl"),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -472,6 +478,22 @@ func TestFiveWrongPasswordsLock(t *testing.T) {
 			t.Fatal("a password in the server log")
 		}
 	})
+}
+
+// TestLockoutPolicyFlags: the lockout knobs reach the guard: three
+// failures lock, for two minutes by the store's clock.
+func TestLockoutPolicyFlags(t *testing.T) {
+	f := newFixture(t, "memory", setup{lockoutFailures: 3, lockoutDuration: 2 * time.Minute})
+	f.signup("alice")
+	for range 3 {
+		f.want(f.do("POST", "/v1/apps/"+app+"/login", "", map[string]string{"username": "alice", "password": "not the password at all"}), 401, "wrong password")
+	}
+	r := f.want(f.do("POST", "/v1/apps/"+app+"/login", "", map[string]string{"username": "alice", "password": pw("alice")}), 429, "fourth attempt")
+	if r.header.Get("Retry-After") != "120" {
+		t.Fatalf("Retry-After %q, want 120", r.header.Get("Retry-After"))
+	}
+	f.clock.Advance(2*time.Minute + time.Second)
+	f.login("alice")
 }
 
 func TestUnlockAndLockAudit(t *testing.T) {
