@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/chatsdk/compliance/internal/canon"
 )
@@ -15,6 +16,17 @@ import (
 type Source interface {
 	Scan(ctx context.Context, stream string, from uint64, fn func(*Entry) error) error
 	Checkpoints(ctx context.Context, stream string) ([]Checkpoint, error)
+}
+
+// RangeScanner is a [Source] that can also scan a closed range of sequence
+// numbers and report a stream's last one, which [Verify] uses to read
+// ranges in parallel (VerifyOptions.Parallel). auditpg's Store is one.
+type RangeScanner interface {
+	Source
+	// ScanRange is Scan limited to from <= Seq <= to.
+	ScanRange(ctx context.Context, stream string, from, to uint64, fn func(*Entry) error) error
+	// LastSeq returns the largest stored Seq of the stream, 0 if none.
+	LastSeq(ctx context.Context, stream string) (uint64, error)
 }
 
 // FailureKind names what a verification found wrong.
@@ -81,6 +93,12 @@ type VerifyOptions struct {
 	// Trusted is the latest checkpoint the verifier already trusted; a
 	// chain that ends before it, or disagrees with it, fails.
 	Trusted *Checkpoint
+	// Parallel, when above 1 and the source is a [RangeScanner], reads that
+	// many ranges of the chain at once and stitches them together. Any
+	// problem makes Verify start over sequentially, so the failure it
+	// reports is the same. Entries appended after the scan began are not
+	// covered. Zero or 1 reads sequentially.
+	Parallel int
 }
 
 // Report is what a verification covered.
@@ -160,6 +178,14 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (Report, error)
 		}
 	}
 	from := v.n
+
+	if rs, ok := src.(RangeScanner); ok && opts.Parallel > 1 {
+		if rep, done, err := verifyParallel(ctx, rs, opts, v); done {
+			return rep, err
+		}
+		// Something did not verify, or did not stitch: redo it in order
+		// so the first failure is reported exactly.
+	}
 
 	err = src.Scan(ctx, opts.Stream, from, v.step)
 	if err != nil && !errors.Is(err, errStop) {
@@ -279,4 +305,81 @@ func (v *verifier) report(from uint64) Report {
 		r.Head = Head{Stream: v.stream, Seq: v.n - 1, Hash: append([]byte(nil), v.prev[:]...)}
 	}
 	return r
+}
+
+// minParallelRange is the smallest range worth a scan of its own.
+var minParallelRange uint64 = 20000
+
+// verifyParallel checks the chain from base's start to the stream's last
+// entry in opts.Parallel ranges at once. done is false when the caller must
+// verify sequentially instead: a range failed, or the ranges do not join.
+func verifyParallel(ctx context.Context, rs RangeScanner, opts VerifyOptions, base *verifier) (Report, bool, error) {
+	from := base.n
+	last, err := rs.LastSeq(ctx, opts.Stream)
+	if err != nil {
+		return Report{}, true, fmt.Errorf("audit: read last seq: %w", err)
+	}
+	if last < from || last-from+1 < 2*minParallelRange {
+		return Report{}, false, nil
+	}
+	parts := min(uint64(opts.Parallel), (last-from+1)/minParallelRange)
+	size := (last - from + 1 + parts - 1) / parts
+
+	type part struct {
+		v         *verifier
+		lo, hi    uint64
+		firstSeq  uint64
+		firstPrev []byte
+		err       error
+	}
+	ps := make([]*part, parts)
+	var wg sync.WaitGroup
+	for i := range ps {
+		lo := from + uint64(i)*size
+		hi := min(lo+size-1, last)
+		v := &verifier{stream: base.stream, heads: base.heads, n: lo, anchored: i == 0}
+		if i == 0 {
+			v.prev = base.prev
+			v.anchored = base.anchored
+		}
+		p := &part{v: v, lo: lo, hi: hi}
+		ps[i] = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.err = rs.ScanRange(ctx, opts.Stream, lo, hi, func(e *Entry) error {
+				if p.v.count == 0 {
+					p.firstSeq, p.firstPrev = e.Seq, append([]byte(nil), e.PrevHash...)
+				}
+				return p.v.step(e)
+			})
+		}()
+	}
+	wg.Wait()
+
+	for i, p := range ps {
+		switch {
+		case p.err != nil && !errors.Is(p.err, errStop):
+			return Report{}, true, fmt.Errorf("audit: read entries: %w", p.err)
+		case p.v.fail != nil || p.v.suspect != nil || p.v.rewritten != 0:
+			return Report{}, false, nil
+		case p.v.n != p.hi+1 || p.firstSeq != p.lo:
+			return Report{}, false, nil // a gap at an edge
+		case i > 0 && !hashEqual(p.firstPrev, ps[i-1].v.prev[:]):
+			return Report{}, false, nil
+		}
+	}
+
+	v := ps[len(ps)-1].v
+	v.checked = base.checked
+	v.maxCP = base.maxCP
+	v.anchored = base.anchored
+	for _, p := range ps[:len(ps)-1] {
+		v.count += p.v.count
+	}
+	v.finish()
+	if v.fail != nil {
+		return v.report(from), true, v.fail
+	}
+	return v.report(from), true, nil
 }

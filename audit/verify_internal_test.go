@@ -64,7 +64,32 @@ func relink(s []Entry, from int) {
 	}
 }
 
+// rangeStore adds RangeScanner to a MemoryStore, for the parallel path.
+type rangeStore struct{ *MemoryStore }
+
+func (r rangeStore) ScanRange(ctx context.Context, stream string, from, to uint64, fn func(*Entry) error) error {
+	return r.Scan(ctx, stream, from, func(e *Entry) error {
+		if e.Seq > to {
+			return nil
+		}
+		return fn(e)
+	})
+}
+
+func (r rangeStore) LastSeq(_ context.Context, stream string) (uint64, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var last uint64
+	for _, e := range r.streams[stream] {
+		last = max(last, e.Seq)
+	}
+	return last, nil
+}
+
 func TestVerifyNamesEachTampering(t *testing.T) {
+	old := minParallelRange
+	minParallelRange = 2
+	t.Cleanup(func() { minParallelRange = old })
 	k := newEdKeys(t)
 	cases := []struct {
 		name   string
@@ -117,26 +142,35 @@ func TestVerifyNamesEachTampering(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := chainOf(t, 10, k)
-			m.streams["t1"] = tc.tamper(m.streams["t1"])
-			_, err := Verify(context.Background(), m, VerifyOptions{Stream: "t1", Verifier: k})
-			var f *Failure
-			require.ErrorAs(t, err, &f)
-			require.ErrorIs(t, err, ErrTampered)
-			require.Equal(t, tc.kind, f.Kind, "kind: %v", err)
-			require.Equal(t, tc.seq, f.Seq, "seq: %v", err)
+			for _, parallel := range []int{0, 3} {
+				m := chainOf(t, 10, k)
+				m.streams["t1"] = tc.tamper(m.streams["t1"])
+				_, err := Verify(context.Background(), rangeStore{m}, VerifyOptions{Stream: "t1", Verifier: k, Parallel: parallel})
+				var f *Failure
+				require.ErrorAs(t, err, &f, "parallel %d", parallel)
+				require.ErrorIs(t, err, ErrTampered)
+				require.Equal(t, tc.kind, f.Kind, "parallel %d: %v", parallel, err)
+				require.Equal(t, tc.seq, f.Seq, "parallel %d: %v", parallel, err)
+			}
 		})
 	}
 }
 
 func TestVerifyCleanChain(t *testing.T) {
+	old := minParallelRange
+	minParallelRange = 2
+	t.Cleanup(func() { minParallelRange = old })
 	k := newEdKeys(t)
 	m := chainOf(t, 10, k)
-	rep, err := Verify(context.Background(), m, VerifyOptions{Stream: "t1", Verifier: k})
-	require.NoError(t, err)
-	require.Equal(t, 10, rep.Entries)
-	require.True(t, rep.Anchored)
-	require.Equal(t, 1, rep.Checkpoints)
+	for _, parallel := range []int{0, 2, 3, 5} {
+		rep, err := Verify(context.Background(), rangeStore{m}, VerifyOptions{Stream: "t1", Verifier: k, Parallel: parallel})
+		require.NoError(t, err, "parallel %d", parallel)
+		require.Equal(t, 10, rep.Entries)
+		require.Equal(t, uint64(10), rep.Head.Seq)
+		require.Equal(t, m.streams["t1"][9].Hash, rep.Head.Hash)
+		require.True(t, rep.Anchored)
+		require.Equal(t, 1, rep.Checkpoints)
+	}
 }
 
 func TestVerifyForgedCheckpoint(t *testing.T) {
@@ -237,4 +271,26 @@ func TestEntryHashCoversEveryField(t *testing.T) {
 	e := base
 	e.Time = e.Time.Add(999 * time.Nanosecond)
 	require.Equal(t, want, EntryHash(&e))
+}
+
+// rangeOnly fails the test if Verify falls back to a sequential Scan.
+type rangeOnly struct {
+	rangeStore
+	t *testing.T
+}
+
+func (r rangeOnly) Scan(context.Context, string, uint64, func(*Entry) error) error {
+	r.t.Error("a clean chain must verify without the sequential fallback")
+	return nil
+}
+
+func TestVerifyParallelDoesNotFallBackOnACleanChain(t *testing.T) {
+	old := minParallelRange
+	minParallelRange = 2
+	t.Cleanup(func() { minParallelRange = old })
+	k := newEdKeys(t)
+	m := chainOf(t, 10, k)
+	rep, err := Verify(context.Background(), rangeOnly{rangeStore{m}, t}, VerifyOptions{Stream: "t1", Verifier: k, Parallel: 3})
+	require.NoError(t, err)
+	require.Equal(t, 10, rep.Entries)
 }

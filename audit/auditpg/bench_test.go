@@ -2,6 +2,7 @@ package auditpg_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,11 +27,14 @@ func BenchmarkVerify(b *testing.B) {
 		_, err := s.Append(ctx, "t1", audittest.Events("t1", i, batch))
 		require.NoError(b, err)
 	}
-	b.ResetTimer()
-	for range b.N {
-		rep, err := audit.Verify(ctx, s, audit.VerifyOptions{Stream: "t1", Verifier: acceptAll{}})
-		require.NoError(b, err)
-		require.Equal(b, n, rep.Entries)
+	for _, parallel := range []int{1, 2} {
+		b.Run(fmt.Sprintf("parallel=%d", parallel), func(b *testing.B) {
+			for range b.N {
+				rep, err := audit.Verify(ctx, s, audit.VerifyOptions{Stream: "t1", Verifier: acceptAll{}, Parallel: parallel})
+				require.NoError(b, err)
+				require.Equal(b, n, rep.Entries)
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
 	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,10 @@ type Store struct {
 	months map[string]bool // "2006-01" of partitions known to exist
 }
 
-var _ audit.Store = (*Store)(nil)
+var (
+	_ audit.Store        = (*Store)(nil)
+	_ audit.RangeScanner = (*Store)(nil)
+)
 
 // New returns a Store on db. Call [Store.Migrate] before first use.
 func New(db Querier, cfg Config) (*Store, error) {
@@ -369,8 +373,15 @@ func (s *Store) Head(ctx context.Context, stream string) (audit.Head, error) {
 // Scan implements [audit.Store]. Entries come in seq order straight from
 // the partitions' (stream, seq) indexes, duplicates and gaps included.
 func (s *Store) Scan(ctx context.Context, stream string, from uint64, fn func(*audit.Entry) error) error {
+	return s.ScanRange(ctx, stream, from, math.MaxInt64, fn)
+}
+
+// ScanRange implements [audit.RangeScanner]: Scan limited to
+// from <= seq <= to.
+func (s *Store) ScanRange(ctx context.Context, stream string, from, to uint64, fn func(*audit.Entry) error) error {
+	to = min(to, math.MaxInt64)
 	rows, err := s.db.Query(ctx, s.sql(`SELECT `+entryColumns+` FROM {{schema}}audit_entries
-		WHERE stream = $1 AND seq >= $2 ORDER BY seq`), stream, int64(from))
+		WHERE stream = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq`), stream, int64(min(from, math.MaxInt64)), int64(to))
 	if err != nil {
 		return fmt.Errorf("auditpg: scan: %w", err)
 	}
@@ -394,6 +405,15 @@ func (s *Store) Scan(ctx context.Context, stream string, from uint64, fn func(*a
 		return fmt.Errorf("auditpg: scan: %w", err)
 	}
 	return nil
+}
+
+// LastSeq implements [audit.RangeScanner].
+func (s *Store) LastSeq(ctx context.Context, stream string) (uint64, error) {
+	var last int64
+	if err := s.db.QueryRow(ctx, s.sql(`SELECT coalesce(max(seq), 0) FROM {{schema}}audit_entries WHERE stream = $1`), stream).Scan(&last); err != nil {
+		return 0, fmt.Errorf("auditpg: last seq: %w", err)
+	}
+	return uint64(last), nil
 }
 
 // scanner reads entry rows, reusing its buffers.

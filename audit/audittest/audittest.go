@@ -97,6 +97,7 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Run("EveryFieldRoundTrips", func(t *testing.T) { testRoundTrip(t, newStore(t)) })
 	t.Run("ConcurrentAppendsKeepOneChain", func(t *testing.T) { testConcurrent(t, newStore(t)) })
 	t.Run("ScanFromAndStop", func(t *testing.T) { testScan(t, newStore(t)) })
+	t.Run("ScanRangeIfOffered", func(t *testing.T) { testScanRange(t, newStore(t)) })
 	t.Run("QueryFilters", func(t *testing.T) { testQueryFilters(t, newStore(t)) })
 	t.Run("QueryPaginates", func(t *testing.T) { testQueryPages(t, newStore(t)) })
 	t.Run("QueryRejectsBadInput", func(t *testing.T) { testQueryBad(t, newStore(t)) })
@@ -246,6 +247,29 @@ func testScan(t *testing.T, s audit.Store) {
 	})
 	require.ErrorIs(t, err, stop)
 	require.Equal(t, 2, n)
+}
+
+func testScanRange(t *testing.T, s audit.Store) {
+	rs, ok := s.(audit.RangeScanner)
+	if !ok {
+		t.Skip("the store does not implement audit.RangeScanner")
+	}
+	ctx := t.Context()
+	last, err := rs.LastSeq(ctx, "t1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), last)
+	_, err = s.Append(ctx, "t1", Events("t1", 0, 8))
+	require.NoError(t, err)
+	last, err = rs.LastSeq(ctx, "t1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(8), last)
+
+	var seqs []uint64
+	require.NoError(t, rs.ScanRange(ctx, "t1", 3, 5, func(e *audit.Entry) error {
+		seqs = append(seqs, e.Seq)
+		return nil
+	}))
+	require.Equal(t, []uint64{3, 4, 5}, seqs)
 }
 
 func testQueryFilters(t *testing.T, s audit.Store) {
