@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -132,6 +133,7 @@ type rewrapJSON struct {
 	Done          bool      `json:"done"`
 	Settled       bool      `json:"settled"`
 	After         string    `json:"resume_after,omitempty"`
+	Skipped       string    `json:"skipped,omitempty"`
 	Started       time.Time `json:"started"`
 	Finished      time.Time `json:"finished"`
 }
@@ -139,11 +141,12 @@ type rewrapJSON struct {
 func keysRewrapCommand() *command {
 	return &command{
 		name:     "keys rewrap",
-		summary:  "re-encrypt a scope's rows of an encrypted column under its primary key, in batches, resumable; exit 1 if rows did not decrypt",
-		synopsis: "--scope TENANT[/NAME] --table T --column C",
-		example:  "compliancectl keys rewrap --scope app-1 --table message --column body --config compliancectl.json",
+		summary:  "re-encrypt an encrypted column's rows under each scope's primary key, in batches, resumable; exit 1 if rows did not decrypt or remain",
+		synopsis: "--table T --column C [--scope TENANT[/NAME]]",
+		example: `compliancectl keys rewrap --table message --column body --config compliancectl.json
+compliancectl keys rewrap --table message --column body --scope app-1/patient:42`,
 		bind: func(fs *flag.FlagSet, e *env) func([]string) error {
-			scopeFlag := fs.String("scope", "", "the keyset's scope: a tenant (app-1) or a narrower scope (app-1/patient:42)")
+			scopeFlag := fs.String("scope", "", "the keyset's scope: a tenant (app-1) or a narrower scope (app-1/patient:42); default each configured tenant")
 			table := fs.String("table", "", "table of the encrypted column, as declared in fieldcrypt.columns")
 			column := fs.String("column", "", "encrypted column, as declared in fieldcrypt.columns")
 			batch := fs.Int("batch", 500, "rows read at a time")
@@ -151,12 +154,24 @@ func keysRewrapCommand() *command {
 				if len(args) > 0 {
 					return usagef("keys rewrap takes no arguments, got %q", args[0])
 				}
-				scope, err := parseScope(*scopeFlag)
-				if err != nil {
-					return err
-				}
 				if *table == "" || *column == "" {
 					return usagef("--table and --column are required")
+				}
+				var scopes []fieldcrypt.Scope
+				if *scopeFlag != "" {
+					scope, err := parseScope(*scopeFlag)
+					if err != nil {
+						return err
+					}
+					scopes = append(scopes, scope)
+				} else {
+					tenants, err := e.tenants(nil)
+					if err != nil {
+						return usagef("no scope given: pass --scope, or list \"tenants\" in the configuration to rewrap each tenant's scope")
+					}
+					for _, t := range tenants {
+						scopes = append(scopes, fieldcrypt.Scope{Tenant: t})
+					}
 				}
 				cfg, err := e.config()
 				if err != nil {
@@ -178,42 +193,77 @@ func keysRewrapCommand() *command {
 				if err != nil {
 					return usagef("fieldcrypt column %s.%s: %v", cc.Table, cc.Column, err)
 				}
-				p := e.progress(-1, "rewrap "+cc.Table+"."+cc.Column, "rows")
-				var done int64
-				rw := &fieldcrypt.Rewrap{Keyring: kr, Rows: col, Scope: scope, Table: cc.Table, Column: cc.Column, BatchSize: *batch,
-					OnProgress: func(r fieldcrypt.RewrapReport) {
-						p.Add(int(r.Scanned - done))
-						done = r.Scanned
-					}}
-				rep, err := rw.Run(e.ctx)
-				p.Finish()
-				res := rewrapJSON{Scope: scope.String(), Table: cc.Table, Column: cc.Column, KeyID: rep.KeyID, Scanned: rep.Scanned, Rewrapped: rep.Rewrapped,
-					Conflicts: rep.Conflicts, Undecryptable: rep.Undecryptable, Passes: rep.Passes, Done: rep.Done, Settled: rep.Settled, After: rep.After,
-					Started: rep.Started.UTC(), Finished: rep.Finished.UTC()}
-				if err != nil {
-					return fmt.Errorf("rewrap stopped after row %q (rerun to resume; rows done stay done): %w", rep.After, err)
-				}
-				if err := e.emit(res, func(w io.Writer) {
-					fmt.Fprintf(w, "%s %s.%s: %d rows rewrapped to key %d in %d passes (%d conflicts, %d undecryptable)", res.Scope, res.Table, res.Column, res.Rewrapped, res.KeyID, res.Passes, res.Conflicts, res.Undecryptable)
-					switch {
-					case !res.Done:
-						fmt.Fprint(w, "; NOT DONE: rows remain under older keys, run it again")
-					case !res.Settled:
-						fmt.Fprint(w, "; done, but too soon after the rotation to retire old keys: run it again after the keyring's cache TTL")
-					default:
-						fmt.Fprint(w, "; done and settled")
+
+				var results []rewrapJSON
+				ok := true
+				for _, scope := range scopes {
+					res, err := rewrapScope(e, kr, col, cc, scope, *batch)
+					if err != nil {
+						return err
 					}
-					fmt.Fprintln(w)
+					ok = ok && res.Done && res.Undecryptable == 0
+					results = append(results, res)
+				}
+				var out any = results
+				if *scopeFlag != "" {
+					out = results[0]
+				}
+				if err := e.emit(out, func(w io.Writer) {
+					for _, res := range results {
+						if res.Skipped != "" {
+							fmt.Fprintf(w, "%s %s.%s: skipped: %s\n", res.Scope, res.Table, res.Column, res.Skipped)
+							continue
+						}
+						fmt.Fprintf(w, "%s %s.%s: %d rows rewrapped to key %d in %d passes (%d conflicts, %d undecryptable)", res.Scope, res.Table, res.Column, res.Rewrapped, res.KeyID, res.Passes, res.Conflicts, res.Undecryptable)
+						switch {
+						case !res.Done:
+							fmt.Fprint(w, "; NOT DONE: rows remain under older keys, run it again")
+						case !res.Settled:
+							fmt.Fprint(w, "; done, but too soon after the rotation to retire old keys: run it again after the keyring's cache TTL")
+						default:
+							fmt.Fprint(w, "; done and settled")
+						}
+						fmt.Fprintln(w)
+					}
 				}); err != nil {
 					return err
 				}
-				if !res.Done || res.Undecryptable > 0 {
+				if !ok {
 					return errFindings
 				}
 				return nil
 			}
 		},
 	}
+}
+
+// rewrapScope runs one scope's rewrap with a progress bar.
+func rewrapScope(e *env, kr *fieldcrypt.Keyring, col *fieldcryptpg.Column, cc ColumnConfig, scope fieldcrypt.Scope, batch int) (rewrapJSON, error) {
+	p := e.progress(-1, "rewrap "+scope.String()+" "+cc.Table+"."+cc.Column, "rows")
+	var done int64
+	rw := &fieldcrypt.Rewrap{Keyring: kr, Rows: col, Scope: scope, Table: cc.Table, Column: cc.Column, BatchSize: batch,
+		OnProgress: func(r fieldcrypt.RewrapReport) {
+			p.Add(int(r.Scanned - done))
+			done = r.Scanned
+		}}
+	rep, err := rw.Run(e.ctx)
+	p.Finish()
+	res := rewrapJSON{Scope: scope.String(), Table: cc.Table, Column: cc.Column, KeyID: rep.KeyID, Scanned: rep.Scanned, Rewrapped: rep.Rewrapped,
+		Conflicts: rep.Conflicts, Undecryptable: rep.Undecryptable, Passes: rep.Passes, Done: rep.Done, Settled: rep.Settled, After: rep.After,
+		Started: rep.Started.UTC(), Finished: rep.Finished.UTC()}
+	switch {
+	case errors.Is(err, fieldcrypt.ErrNotFound), errors.Is(err, fieldcrypt.ErrShredded):
+		// No keyset, or none any more: nothing is encrypted under it that
+		// could be moved.
+		res.Done, res.Skipped = true, "no keyset"
+		if errors.Is(err, fieldcrypt.ErrShredded) {
+			res.Skipped = "shredded"
+		}
+		return res, nil
+	case err != nil:
+		return res, fmt.Errorf("rewrap of %s stopped after row %q (rerun to resume; rows done stay done): %w", scope, rep.After, err)
+	}
+	return res, nil
 }
 
 func keysShredCommand() *command {

@@ -49,9 +49,17 @@ func TestKeys(t *testing.T) {
 	require.Len(t, rot.Keys, 2)
 	require.Equal(t, 1, f.count("SELECT count(*) FROM audit_entries WHERE type = 'security.key_rotated' AND tenant = 'app-1'"))
 
-	r = cli(t, f.env, "", "keys", "rewrap", "--scope", "app-1", "--table", "message", "--column", "body", "--batch", "5")
+	// Without --scope: every configured tenant (app-2 has no rows).
+	r = cli(t, f.env, "", "keys", "rewrap", "--table", "message", "--column", "body", "--batch", "5")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, fmt.Sprintf("12 rows rewrapped to key %d", rot.Primary))
+	require.Contains(t, r.stdout, fmt.Sprintf("app-1 message.body: 12 rows rewrapped to key %d", rot.Primary))
+	require.Contains(t, r.stdout, "app-2 message.body: skipped: no keyset")
+	r = cli(t, f.env, "", "keys", "rewrap", "--scope", "app-1", "--table", "message", "--column", "body", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var again rewrapJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &again))
+	require.True(t, again.Done)
+	require.Zero(t, again.Rewrapped, "a second run finds nothing left")
 	rows, err := f.db.Pool.Query(ctx, "SELECT id, body_enc FROM message ORDER BY id")
 	require.NoError(t, err)
 	for rows.Next() {
