@@ -1,10 +1,12 @@
 package integritypg
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/chatsdk/compliance/integrity"
 	"github.com/chatsdk/compliance/internal/canon"
@@ -14,18 +16,34 @@ import (
 type rowKey struct{ tenant, id string }
 
 // streamRow is a protected row as read: its key and the message its tag
-// must authenticate.
+// must authenticate. id and msg alias the batch buffer they were read
+// into, which is never written again.
 type streamRow struct {
-	rowKey
-	msg []byte
+	tenant string
+	id     []byte
+	msg    []byte
+}
+
+// key returns r's key as map key, copying the id.
+func (r streamRow) key() rowKey { return rowKey{r.tenant, string(r.id)} }
+
+// detach returns r with its own copy of id and msg (one allocation), so
+// that a row kept waiting for its tag does not pin a whole batch buffer.
+func (r streamRow) detach() streamRow {
+	b := make([]byte, len(r.id)+len(r.msg))
+	n := copy(b, r.id)
+	copy(b[n:], r.msg)
+	r.id, r.msg = b[:n:n], b[n:]
+	return r
 }
 
 // pair is a row matched with its tag; a nil msg marks a tag without a row
-// and a nil tag (zero Sealed) a row without a tag.
+// and has false a row without a tag.
 type pair struct {
-	row streamRow
-	s   integrity.Sealed
-	has bool // s is set
+	tenant, id string
+	msg        []byte
+	s          integrity.Sealed
+	has        bool // s is set
 }
 
 const streamBatch = 4096
@@ -76,7 +94,7 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 	if err != nil {
 		return integrity.Summary{}, fmt.Errorf("integritypg: verify %s: %w", t.Name, err)
 	}
-	decs, err := t.decoders(rows, 2)
+	apps, err := t.appenders(rows, 2)
 	if err != nil {
 		rows.Close()
 		return integrity.Summary{}, err
@@ -92,7 +110,7 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 		defer wg.Done()
 		defer close(rowCh)
 		defer rows.Close()
-		if err := readRows(ctx, rows, t, decs, rowCh); err != nil {
+		if err := readRows(ctx, rows, t, apps, rowCh); err != nil {
 			errs <- err
 			cancel()
 		}
@@ -108,57 +126,72 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 
 	main := v.cfg.Sealer.NewScan(t.Domain, report)
 	check, finish := v.checkers(t.Domain, report, main)
-	// TODO: the pending maps hold whatever one scan has read ahead of the
-	// other; for a table whose physical order is far from its tags' (say,
-	// after a bulk reseal or a CLUSTER) that is most of the table. Spilling
-	// or falling back to JoinInDatabase past a limit would bound it.
-	pendingRows := map[rowKey]streamRow{}
-	pendingTags := map[rowKey]integrity.Sealed{}
-	out := make([]pair, 0, streamBatch)
-	flush := func() {
-		if len(out) > 0 {
-			check(out)
-			out = make([]pair, 0, streamBatch)
-		}
-	}
-	for rowCh != nil || tagCh != nil {
-		select {
-		case batch, ok := <-rowCh:
-			if !ok {
+	m := newMatcher(check)
+	var (
+		rb []streamRow
+		tb []integrity.Sealed
+		rk *rowKey // the key of rb[0], once made
+	)
+	for {
+		// Refill whichever side is used up. Waiting on one side while the
+		// other has rows is what lets the two streams, both in physical
+		// order and usually in the same order, pair up head to head.
+		if len(rb) == 0 && rowCh != nil {
+			var ok bool
+			if rb, ok = <-rowCh; !ok {
 				rowCh = nil
-				continue
-			}
-			for _, r := range batch {
-				if s, ok := pendingTags[r.rowKey]; ok {
-					delete(pendingTags, r.rowKey)
-					out = append(out, pair{row: r, s: s, has: true})
-				} else if _, dup := pendingRows[r.rowKey]; dup {
-					// A second row with a key already waiting (a table
-					// without a unique key) has no tag of its own. One that
-					// comes after its key's tag was taken waits forever,
-					// and is reported unsealed at the end just the same.
-					out = append(out, pair{row: r})
-				} else {
-					pendingRows[r.rowKey] = r
-				}
-			}
-		case batch, ok := <-tagCh:
-			if !ok {
-				tagCh = nil
-				continue
-			}
-			for _, s := range batch {
-				k := rowKey{s.Tenant, s.ID}
-				if r, ok := pendingRows[k]; ok {
-					delete(pendingRows, k)
-					out = append(out, pair{row: r, s: s, has: true})
-				} else {
-					pendingTags[k] = s
-				}
 			}
 		}
-		if len(out) >= streamBatch {
-			flush()
+		if len(tb) == 0 && tagCh != nil {
+			var ok bool
+			if tb, ok = <-tagCh; !ok {
+				tagCh = nil
+			}
+		}
+		switch {
+		case len(rb) > 0 && len(tb) > 0:
+			r, s := rb[0], &tb[0]
+			if r.tenant == s.Tenant && string(r.id) == s.ID {
+				m.emit(pair{tenant: s.Tenant, id: s.ID, msg: r.msg, s: *s, has: true})
+				rb, tb, rk = rb[1:], tb[1:], nil
+				continue
+			}
+			// Out of step (tags rewritten since, rows moved, a row or tag
+			// too many). A head whose partner is waiting pairs with it and
+			// moves alone, which brings the heads back into step after a
+			// row or tag too many; two heads new to the maps both wait.
+			if rk == nil {
+				k := r.key()
+				rk = &k
+			}
+			if m.pairRow(*rk, r) {
+				rb, rk = rb[1:], nil
+				continue
+			}
+			if m.pairTag(s) {
+				tb = tb[1:]
+				continue
+			}
+			m.keepRow(*rk, r)
+			m.keepTag(s)
+			rb, tb, rk = rb[1:], tb[1:], nil
+		case len(rb) > 0:
+			for _, r := range rb {
+				if k := r.key(); !m.pairRow(k, r) {
+					m.keepRow(k, r)
+				}
+			}
+			rb, rk = nil, nil
+		case len(tb) > 0:
+			for i := range tb {
+				if !m.pairTag(&tb[i]) {
+					m.keepTag(&tb[i])
+				}
+			}
+			tb = nil
+		}
+		if rowCh == nil && tagCh == nil && len(rb) == 0 && len(tb) == 0 {
+			break
 		}
 	}
 	wg.Wait()
@@ -167,19 +200,7 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 		finish()
 		return integrity.Summary{}, err
 	}
-	for _, r := range pendingRows {
-		out = append(out, pair{row: r})
-		if len(out) >= streamBatch {
-			flush()
-		}
-	}
-	for _, s := range pendingTags {
-		out = append(out, pair{s: s, has: true})
-		if len(out) >= streamBatch {
-			flush()
-		}
-	}
-	flush()
+	m.drain()
 	finish()
 
 	digests, err := v.cfg.Store.With(rowTx).Digests(ctx, t.Domain)
@@ -187,6 +208,93 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 		return integrity.Summary{}, err
 	}
 	return main.Finish(digests), nil
+}
+
+// matcher pairs rows with tags and hands the pairs, in batches, to check.
+// Rows and tags it has not paired yet wait in maps, copied out of their
+// batch buffers.
+type matcher struct {
+	check       func([]pair)
+	out         []pair
+	pendingRows map[rowKey]streamRow
+	pendingTags map[rowKey]integrity.Sealed
+}
+
+func newMatcher(check func([]pair)) *matcher {
+	return &matcher{check: check, out: make([]pair, 0, streamBatch),
+		pendingRows: map[rowKey]streamRow{}, pendingTags: map[rowKey]integrity.Sealed{}}
+}
+
+func (m *matcher) emit(p pair) {
+	m.out = append(m.out, p)
+	if len(m.out) >= streamBatch {
+		m.flush()
+	}
+}
+
+func (m *matcher) flush() {
+	if len(m.out) > 0 {
+		m.check(m.out)
+		m.out = make([]pair, 0, streamBatch)
+	}
+}
+
+// pairRow pairs r, whose key is k, with its waiting tag, if there is one.
+func (m *matcher) pairRow(k rowKey, r streamRow) bool {
+	if len(m.pendingTags) == 0 {
+		return false
+	}
+	s, ok := m.pendingTags[k]
+	if ok {
+		delete(m.pendingTags, k)
+		m.emit(pair{tenant: k.tenant, id: k.id, msg: r.msg, s: s, has: true})
+	}
+	return ok
+}
+
+// pairTag pairs s with its waiting row, if there is one.
+func (m *matcher) pairTag(s *integrity.Sealed) bool {
+	if len(m.pendingRows) == 0 {
+		return false
+	}
+	k := rowKey{s.Tenant, s.ID}
+	r, ok := m.pendingRows[k]
+	if ok {
+		delete(m.pendingRows, k)
+		m.emit(pair{tenant: k.tenant, id: k.id, msg: r.msg, s: *s, has: true})
+	}
+	return ok
+}
+
+// keepRow makes r, whose key is k, wait for its tag. A second row with a
+// key already waiting (a table without a unique key) has no tag of its
+// own and is reported unsealed at once; one that comes after its key's
+// tag was taken waits for good, and is reported unsealed at the end just
+// the same.
+func (m *matcher) keepRow(k rowKey, r streamRow) {
+	if _, dup := m.pendingRows[k]; dup {
+		m.emit(pair{tenant: k.tenant, id: k.id, msg: r.msg})
+		return
+	}
+	m.pendingRows[k] = r.detach()
+}
+
+// keepTag makes s wait for its row.
+func (m *matcher) keepTag(s *integrity.Sealed) {
+	c := *s
+	c.Tag = bytes.Clone(c.Tag)
+	m.pendingTags[rowKey{s.Tenant, s.ID}] = c
+}
+
+// drain reports what never paired: rows without tags, tags without rows.
+func (m *matcher) drain() {
+	for k, r := range m.pendingRows {
+		m.emit(pair{tenant: k.tenant, id: k.id, msg: r.msg})
+	}
+	for _, s := range m.pendingTags {
+		m.emit(pair{s: s, has: true})
+	}
+	m.flush()
 }
 
 // checkers returns a function that checks a batch of pairs, on worker
@@ -226,63 +334,106 @@ func checkPairs(sc *integrity.Scan, ps []pair) {
 	for i := range ps {
 		p := &ps[i]
 		switch {
-		case p.row.msg == nil:
+		case p.msg == nil:
 			sc.Orphan(p.s)
 		case p.has:
-			sc.RowMessage(p.row.tenant, p.row.id, p.row.msg, &p.s)
+			sc.RowMessage(p.tenant, p.id, p.msg, &p.s)
 		default:
-			sc.RowMessage(p.row.tenant, p.row.id, p.row.msg, nil)
+			sc.RowMessage(p.tenant, p.id, p.msg, nil)
 		}
 	}
 }
 
-func readRows(ctx context.Context, rows pgx.Rows, t Table, decs []decoder, out chan<- []streamRow) error {
+// appenders checks the result columns from first on against t's declared
+// kinds, as decoders does, and returns their appenders.
+func (t Table) appenders(rows pgx.Rows, first int) ([]appender, error) {
+	if _, err := t.decoders(rows, first); err != nil {
+		return nil, err
+	}
+	fds := rows.FieldDescriptions()
+	apps := make([]appender, len(t.Columns))
+	for i, c := range t.Columns {
+		a, err := appenderFor(fds[first+i].DataTypeOID, c.Kind)
+		if err != nil {
+			return nil, err
+		}
+		apps[i] = a
+	}
+	return apps, nil
+}
+
+// interner hands out one string per distinct byte string, so tenants and
+// scopes repeated on every row cost no allocation after the first.
+type interner map[string]string
+
+func (in interner) get(b []byte) string {
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	in[s] = s
+	return s
+}
+
+// readRows reads the table's rows and encodes each one's message into a
+// buffer per batch, which it never writes again once the batch is sent.
+func readRows(ctx context.Context, rows pgx.Rows, t Table, apps []appender, out chan<- []streamRow) error {
 	var (
-		enc        canon.Encoder
-		lastTenant string
-		fields     = make([]canon.Value, len(decs))
-		batch      = make([]streamRow, 0, streamBatch)
-		err        error
+		enc     canon.Encoder
+		tenants = interner{}
+		batch   = make([]streamRow, 0, streamBatch)
+		buf     []byte
+		bufCap  = 64 << 10
+		err     error
 	)
+	send := func() error {
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		// The next buffer is sized on this one, so it rarely grows.
+		bufCap = max(bufCap, len(buf)+len(buf)/8)
+		batch, buf = make([]streamRow, 0, streamBatch), nil
+		return nil
+	}
 	for rows.Next() {
 		raw := rows.RawValues()
-		if string(raw[0]) != lastTenant {
-			lastTenant = string(raw[0])
+		if buf == nil {
+			buf = make([]byte, 0, bufCap)
 		}
-		r := streamRow{rowKey: rowKey{tenant: lastTenant, id: string(raw[1])}}
-		for i, dec := range decs {
+		r := streamRow{tenant: tenants.get(raw[0])}
+		start := len(buf)
+		buf = append(buf, raw[1]...)
+		idEnd := len(buf)
+
+		// The id is passed as a string that aliases buf only for the
+		// call, which copies it into enc.
+		integrity.BeginMessage(&enc, t.Domain, r.tenant, unsafe.String(unsafe.SliceData(raw[1]), len(raw[1])))
+		buf = append(buf, enc.Bytes()...)
+		for i, app := range apps {
 			if raw[2+i] == nil {
-				fields[i] = canon.Null()
+				buf = canon.AppendNull(buf)
 				continue
 			}
-			if fields[i], err = dec(raw[2+i]); err != nil {
+			if buf, err = app(buf, raw[2+i]); err != nil {
 				return err
 			}
 		}
-		integrity.BeginMessage(&enc, t.Domain, r.tenant, r.id)
-		for _, f := range fields {
-			enc.Value(f)
-		}
-		r.msg = append(make([]byte, 0, len(enc.Bytes())), enc.Bytes()...)
+		r.id = buf[start:idEnd:idEnd]
+		r.msg = buf[idEnd:len(buf):len(buf)]
 		batch = append(batch, r)
 		if len(batch) == streamBatch {
-			select {
-			case out <- batch:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := send(); err != nil {
+				return err
 			}
-			batch = make([]streamRow, 0, streamBatch)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("integritypg: verify %s: %w", t.Name, err)
 	}
 	if len(batch) > 0 {
-		select {
-		case out <- batch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return send()
 	}
 	return nil
 }
@@ -293,40 +444,44 @@ func readTags(ctx context.Context, tx pgx.Tx, tags, domain string, out chan<- []
 		return fmt.Errorf("integritypg: verify: read tags: %w", err)
 	}
 	defer rows.Close()
-	var lastTenant, lastScope string
-	batch := make([]integrity.Sealed, 0, streamBatch)
+	var (
+		tenants, scopes = interner{}, interner{}
+		batch           = make([]integrity.Sealed, 0, streamBatch)
+		buf             []byte
+	)
+	send := func() error {
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch, buf = make([]integrity.Sealed, 0, streamBatch), nil
+		return nil
+	}
 	for rows.Next() {
 		raw := rows.RawValues()
-		if string(raw[0]) != lastTenant {
-			lastTenant = string(raw[0])
+		if buf == nil {
+			buf = make([]byte, 0, streamBatch*40) // Tink prefix and HMAC-SHA256
 		}
-		if string(raw[2]) != lastScope {
-			lastScope = string(raw[2])
-		}
-		s := integrity.Sealed{Key: integrity.Key{Domain: domain, Tenant: lastTenant, ID: string(raw[1])}, Scope: lastScope,
-			Tag: append([]byte(nil), raw[4]...)}
+		start := len(buf)
+		buf = append(buf, raw[4]...)
+		s := integrity.Sealed{Key: integrity.Key{Domain: domain, Tenant: tenants.get(raw[0]), ID: string(raw[1])},
+			Scope: scopes.get(raw[2]), Tag: buf[start:len(buf):len(buf)]}
 		if len(raw[3]) == 8 {
 			s.KeyID = uint32(be64(raw[3]))
 		}
 		batch = append(batch, s)
 		if len(batch) == streamBatch {
-			select {
-			case out <- batch:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := send(); err != nil {
+				return err
 			}
-			batch = make([]integrity.Sealed, 0, streamBatch)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("integritypg: verify: read tags: %w", err)
 	}
 	if len(batch) > 0 {
-		select {
-		case out <- batch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return send()
 	}
 	return nil
 }
