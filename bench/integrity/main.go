@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chatsdk/compliance/integrity"
@@ -39,6 +40,9 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each measurement")
 	workers := flag.String("workers", "1,2", "verifier worker counts to time")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measurements to this file")
+	order := flag.String("order", "insert", `physical order of the rows: "insert" (by id, while each Seal writes its 5,000 tags in key order, `+
+		`so the two scans disagree within each chunk) or "sealed" (each chunk inserted in the order its tags are written, `+
+		`as when an application seals each row in the transaction that inserts it)`)
 	flag.Parse()
 	if *url == "" {
 		*url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -93,6 +97,20 @@ func main() {
 			recs = append(recs, integrity.Record{Domain: "message", Tenant: tenant, ID: strconv.Itoa(i), Scope: integrity.DayScope(ch, at),
 				Fields: []canon.Value{canon.String(ch), canon.String(text), canon.Time(at)}})
 		}
+		if *order == "sealed" {
+			idx := make([]int, len(recs))
+			for i := range idx {
+				idx[i] = i
+			}
+			slices.SortFunc(idx, func(a, b int) int {
+				return strings.Compare(recs[a].Tenant+"\x00"+recs[a].ID, recs[b].Tenant+"\x00"+recs[b].ID)
+			})
+			sorted := make([][]any, len(rows))
+			for i, j := range idx {
+				sorted[i] = rows[j]
+			}
+			rows = sorted
+		}
 		_, err := pool.CopyFrom(ctx, pgx.Identifier{"message"}, []string{"app_id", "id", "channel_id", "body", "created_at"}, pgx.CopyFromRows(rows))
 		check(err)
 		check(sealer.Seal(ctx, recs...))
@@ -104,20 +122,31 @@ func main() {
 	var scopes int
 	check(pool.QueryRow(ctx, "SELECT count(*) FROM integrity_digests").Scan(&scopes))
 	fmt.Printf("filled and sealed %d rows in %d scopes in %s\n", *n, scopes, time.Since(start).Round(time.Millisecond))
-	fmt.Printf("GOMAXPROCS %d, Go %s\n\n", runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Printf("GOMAXPROCS %d, Go %s, row order %q\n\n", runtime.GOMAXPROCS(0), runtime.Version(), *order)
 
 	table := integritypg.Table{Domain: "message", Columns: []integritypg.Column{
 		{Name: "channel_id", Kind: canon.KindString}, {Name: "body", Kind: canon.KindString}, {Name: "created_at", Kind: canon.KindTime}}}
 
+	// Besides wall-clock rates, which the load of other processes swings
+	// by 2x, each measurement reports this process's CPU time per row
+	// (user + system, all goroutines): the client's own cost, which that
+	// load changes much less.
+	cpuTime := func() time.Duration {
+		var ru syscall.Rusage
+		check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
 	measure := func(name string, fn func() int64) {
-		var rates []float64
+		var rates, cpus []float64
 		for range *reps {
-			t0 := time.Now()
+			t0, c0 := time.Now(), cpuTime()
 			got := fn()
 			rates = append(rates, float64(got)/time.Since(t0).Seconds())
+			cpus = append(cpus, float64(cpuTime()-c0)/float64(time.Microsecond)/float64(got))
 		}
 		slices.Sort(rates)
-		fmt.Printf("| %s | %.0f | %.0f | %.0f |\n", name, rates[0], rates[len(rates)/2], rates[len(rates)-1])
+		slices.Sort(cpus)
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.2f |\n", name, rates[0], rates[len(rates)/2], rates[len(rates)-1], cpus[len(cpus)/2])
 	}
 
 	if *profile != "" {
@@ -126,8 +155,8 @@ func main() {
 		check(pprof.StartCPUProfile(f))
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Println("| measurement | worst rows/s | median rows/s | best rows/s |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Println("| measurement | worst rows/s | median rows/s | best rows/s | client CPU µs/row (median) |")
+	fmt.Println("|---|---|---|---|---|")
 	rawCount := func(q string, args ...any) int64 {
 		rows, err := pool.Query(ctx, q, args...)
 		check(err)
