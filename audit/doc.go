@@ -39,6 +39,17 @@
 // [SignatureVerifier]; rotating the keyset rotates the key, and a verifier
 // keyset that keeps the old public key accepts older checkpoints.
 //
+// # Verification
+//
+// [Verify] streams a stream's entries from any point, recomputes each hash
+// and link, checks every checkpoint's signature (from the store, from a
+// publisher's copy, and the last one the verifier trusted) and that the
+// chain passes through each, and returns the first [*Failure] with its
+// [FailureKind]. Sources that implement [RangeScanner] (auditpg does) can
+// be read in parallel ranges with [VerifyOptions.Parallel]. [Export] writes
+// a period with its covering checkpoints as JSON Lines that [ReadExport]
+// and Verify check offline with only the public key.
+//
 // # What it does not protect
 //
 // Entries after the newest published checkpoint are only as trustworthy as

@@ -64,6 +64,7 @@ type Failure struct {
 	Detail string
 }
 
+// Error describes the failure by stream, kind and position.
 func (f *Failure) Error() string {
 	msg := fmt.Sprintf("audit: stream %q: %s at seq %d", f.Stream, f.Kind, f.Seq)
 	if f.Detail != "" {
