@@ -50,6 +50,12 @@ func (s *MemoryStore) Reserve(ctx context.Context, reqs []ReserveRequest) (Reser
 	defer s.mu.Unlock()
 	now := s.now()
 
+	blocked := false
+	for _, r := range reqs {
+		if c, ok := s.counters[r.Key]; ok && blocks(&c.Counter, r.Limit, now) {
+			blocked = true
+		}
+	}
 	res := ReserveResult{Now: now, Decisions: make([]Decision, 0, len(reqs))}
 	for _, r := range reqs {
 		c, ok := s.counters[r.Key]
@@ -57,14 +63,22 @@ func (s *MemoryStore) Reserve(ctx context.Context, reqs []ReserveRequest) (Reser
 			c = &memCounter{Counter: Counter{Key: r.Key}}
 			s.counters[r.Key] = c
 		}
-		res.Decisions = append(res.Decisions, reserveCounter(&c.Counter, r.Limit, now))
+		res.Decisions = append(res.Decisions, reserveCounter(&c.Counter, r.Limit, now, blocked))
 	}
 	return res, nil
 }
 
+// blocks reports whether a counter refuses every attempt now, whatever is
+// in flight: it is locked (hard, or until later) or at its hard cap. Then
+// no counter of the request counts the attempt.
+func blocks(c *Counter, l Limit, now time.Time) bool {
+	return c.Hard || now.Before(c.LockedUntil) || (l.HardCap > 0 && c.Consecutive >= l.HardCap)
+}
+
 // reserveCounter is the Reserve rule for one counter; lockoutpg states the
-// same rule in SQL and the conformance suite holds both to it.
-func reserveCounter(c *Counter, l Limit, now time.Time) Decision {
+// same rule in SQL and the conformance suite holds both to it. blocked
+// means a counter of the request blocks it (see blocks).
+func reserveCounter(c *Counter, l Limit, now time.Time, blocked bool) Decision {
 	expired := !c.LockedUntil.IsZero() && !now.Before(c.LockedUntil)
 	if expired {
 		c.LockedUntil = time.Time{}
@@ -79,7 +93,7 @@ func reserveCounter(c *Counter, l Limit, now time.Time) Decision {
 		c.WindowStart = now
 	}
 
-	granted := !locked && c.Failures < l.MaxFailures && (l.HardCap <= 0 || c.Consecutive < l.HardCap)
+	granted := !blocked && !locked && c.Failures < l.MaxFailures && (l.HardCap <= 0 || c.Consecutive < l.HardCap)
 	if granted {
 		c.Failures++
 		c.Consecutive++

@@ -16,7 +16,9 @@ type Store interface {
 	// that is not locked, is under its limit and under its hard cap
 	// counts one more failure and reports Granted; any other counter
 	// reports why not and is left as it was (apart from forgetting an
-	// expired window or lock). A missing counter starts empty.
+	// expired window or lock). A counter that is locked (hard, or until
+	// later) or at its hard cap blocks the whole request: no counter of it
+	// counts the attempt. A missing counter starts empty.
 	Reserve(ctx context.Context, reqs []ReserveRequest) (ReserveResult, error)
 
 	// Settle ends granted reservations with an outcome and, when Record

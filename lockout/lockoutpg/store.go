@@ -156,13 +156,25 @@ func keyArgs(args []any, k lockout.CounterKey) []any {
 //	expired = a lock that has ended (it is cleared)
 //	fresh   = not locked, and a lock ended, nothing is counted or the
 //	          window is over: the run restarts (new epoch)
-//	granted = not locked, under the limit and under the hard cap
+//	granted = not blocked, not locked, under the limit and under the hard cap
+//
+// b.blocked says that a counter of the request is locked or at its hard
+// cap (read from the statement's snapshot, without row locks), so that no
+// counter counts the attempt; it reaches the DO UPDATE branch as
+// EXCLUDED.last_granted, which is NOT blocked.
 const reserveSQL = `
+WITH r AS (
+	SELECT * FROM {rows}
+), b AS (
+	SELECT COALESCE(bool_or(x.hard_locked OR COALESCE(x.locked_until > now(), false)
+		OR (r.hard_cap > 0 AND x.consecutive >= r.hard_cap)), false) AS blocked
+	FROM {counter} x JOIN r USING (app_id, kind, factor, account, ip)
+)
 INSERT INTO {counter} AS c (app_id, kind, factor, account, ip, failures, consecutive, epoch,
 	window_start, lock_count, hard_locked, last_granted, max_failures, window_us, hard_cap, updated_at)
-SELECT r.app_id, r.kind, r.factor, r.account, r.ip, 1, 1, 1,
-	now(), 0, false, true, r.max_failures, r.window_us, r.hard_cap, now()
-FROM {rows}
+SELECT r.app_id, r.kind, r.factor, r.account, r.ip, (NOT b.blocked)::integer, (NOT b.blocked)::integer, 1,
+	now(), 0, false, NOT b.blocked, r.max_failures, r.window_us, r.hard_cap, now()
+FROM r CROSS JOIN b
 ORDER BY r.ord
 ON CONFLICT (app_id, kind, factor, account, ip) DO UPDATE SET
 	failures = CASE WHEN {fresh} THEN 0 ELSE c.failures END + ({granted})::integer,
@@ -184,7 +196,7 @@ var reserveQuery = func() string {
 	expired := `COALESCE(c.locked_until <= now(), false)`
 	fresh := `(NOT ` + locked + ` AND (` + expired + ` OR c.failures = 0 OR c.window_start + EXCLUDED.window_us * interval '1 microsecond' <= now()))`
 	base := `(CASE WHEN ` + fresh + ` THEN 0 ELSE c.failures END)`
-	granted := `(NOT ` + locked + ` AND ` + base + ` < EXCLUDED.max_failures AND (EXCLUDED.hard_cap <= 0 OR c.consecutive < EXCLUDED.hard_cap))`
+	granted := `(EXCLUDED.last_granted AND NOT ` + locked + ` AND ` + base + ` < EXCLUDED.max_failures AND (EXCLUDED.hard_cap <= 0 OR c.consecutive < EXCLUDED.hard_cap))`
 	return strings.NewReplacer("{granted}", granted, "{fresh}", fresh, "{expired}", expired).Replace(reserveSQL)
 }()
 

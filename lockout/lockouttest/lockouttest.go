@@ -84,6 +84,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"NotifyRateLimited", testNotifyRateLimited},
 		{"UnlockSelects", testUnlockSelects},
 		{"CountersIndependent", testCountersIndependent},
+		{"LockedCounterCountsNone", testLockedCounterCountsNone},
 		{"StatusReportsExisting", testStatusReportsExisting},
 		{"HistoryNewestFirst", testHistoryNewestFirst},
 		{"PruneRetention", testPruneRetention},
@@ -409,10 +410,51 @@ func testCountersIndependent(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.Len(t, res.Decisions, 2)
 	require.Equal(t, a, res.Decisions[0].Key, "decisions out of request order")
-	require.True(t, res.Decisions[0].Granted)
 	require.Equal(t, ip, res.Decisions[1].Key)
 	require.False(t, res.Decisions[1].Granted)
 	require.True(t, res.Decisions[1].LockedUntil.After(res.Now), "the refusing counter reports no lock")
+
+	// The address's lock is its own: the account's counter is untouched,
+	// and an attempt from elsewhere is granted.
+	c, _ := status(t, h.Store, a)
+	require.Equal(t, 0, c.Failures, "the address's failures reached the account")
+	require.True(t, reserve(t, h.Store, a, la).Granted)
+}
+
+// A locked counter refuses the attempt, so the others must not count it
+// either: a request refused by its address's lock (or an account-and-IP
+// lock) that took one of the account's allowed attempts, even until it is
+// given back, would let a locked-out attacker keep the account's attempts
+// in flight, or help lock it by racing its owner's failures.
+func testLockedCounterCountsNone(t *testing.T, h Harness) {
+	a, ip := acct("alice"), ipKey("192.0.2.1")
+	la, li := limit(5), limit(1)
+	li.ResetOnSuccess = false
+	fail(t, h.Store, ip, li) // the address is locked
+
+	for i := 0; i < 3; i++ {
+		res, err := h.Store.Reserve(ctx, []lockout.ReserveRequest{{Key: a, Limit: la}, {Key: ip, Limit: li}})
+		require.NoError(t, err)
+		require.False(t, res.Decisions[0].Granted, "the account counted an attempt its address's lock refused")
+		require.Equal(t, 0, res.Decisions[0].Failures)
+		require.False(t, res.Decisions[1].Granted)
+	}
+	c, _ := status(t, h.Store, a)
+	require.Equal(t, 0, c.Failures)
+	require.Equal(t, 0, c.Consecutive)
+
+	// A counter at its hard cap blocks the others the same way.
+	hc := acct("bob")
+	lh := limit(1)
+	lh.HardCap = 1
+	res := fail(t, h.Store, hc, lh)
+	require.True(t, res.Locks[0].Hard)
+	other := ipKey("192.0.2.2")
+	rr, err := h.Store.Reserve(ctx, []lockout.ReserveRequest{{Key: hc, Limit: lh}, {Key: other, Limit: li}})
+	require.NoError(t, err)
+	require.False(t, rr.Decisions[0].Granted)
+	require.False(t, rr.Decisions[1].Granted, "an address counted an attempt on a hard-locked account")
+	require.Equal(t, 0, rr.Decisions[1].Failures)
 }
 
 func testStatusReportsExisting(t *testing.T, h Harness) {
