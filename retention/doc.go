@@ -45,10 +45,13 @@
 //     any point resumes where it stopped, with nothing lost and nothing
 //     deleted or recorded twice.
 //
-// Only one instance sweeps a target at a time: a lease in the store, taken
-// and renewed by each batch (on Postgres under a transaction-scoped
-// advisory lock), keeps other instances off until the holder finishes or
-// its lease (SweeperConfig.LeaseTTL) expires.
+// Only one instance sweeps a tenant's rows of a target at a time: a lease
+// in the store, taken and renewed by each batch (on Postgres under a
+// transaction-scoped advisory lock), keeps other instances off until the
+// holder finishes or its lease (SweeperConfig.LeaseTTL) expires. A run
+// that finds a tenant's lease taken skips the whole target, so instances
+// with the same tenants do not sweep one table side by side; instances
+// given different tenants (SweeperConfig.Tenants) may.
 //
 // [Sweeper.DryRun] and [Sweeper.Forecast] count what would be deleted now,
 // or within some days, on the same plan the sweep uses, deleting nothing.

@@ -20,11 +20,13 @@ type MemoryStore struct {
 	holds       []Hold
 	nextHold    int
 	checkpoints map[checkpointKey]Cursor
-	leases      map[string]lease
+	leases      map[leaseKey]lease
 	tables      map[string][]Row
 }
 
 type checkpointKey struct{ target, appID, scope string }
+
+type leaseKey struct{ target, appID string }
 
 type lease struct {
 	owner string
@@ -38,7 +40,7 @@ func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
 		policies:    map[string][]PolicyVersion{},
 		checkpoints: map[checkpointKey]Cursor{},
-		leases:      map[string]lease{},
+		leases:      map[leaseKey]lease{},
 		tables:      map[string][]Row{},
 	}
 }
@@ -188,7 +190,8 @@ func (m *MemoryStore) SweepBatch(ctx context.Context, p BatchParams) (BatchResul
 		return BatchResult{}, fmt.Errorf("%w: batch limit %d", ErrInvalid, p.Limit)
 	}
 
-	if l, ok := m.leases[p.Target.Name]; ok && l.owner != p.Owner && l.until.After(p.Now) {
+	lk := leaseKey{p.Target.Name, p.AppID}
+	if l, ok := m.leases[lk]; ok && l.owner != p.Owner && l.until.After(p.Now) {
 		return BatchResult{}, ErrBusy
 	}
 	key := checkpointKey{p.Target.Name, p.AppID, p.Scope.String()}
@@ -237,7 +240,7 @@ func (m *MemoryStore) SweepBatch(ctx context.Context, p BatchParams) (BatchResul
 	m.tables[p.Target.Table] = slices.DeleteFunc(m.tables[p.Target.Table], func(r Row) bool {
 		return r.AppID == p.AppID && gone[r.ID]
 	})
-	m.leases[p.Target.Name] = lease{owner: p.Owner, until: p.LeaseUntil}
+	m.leases[lk] = lease{owner: p.Owner, until: p.LeaseUntil}
 	if res.Done {
 		delete(m.checkpoints, key)
 	} else {
@@ -250,8 +253,10 @@ func (m *MemoryStore) SweepBatch(ctx context.Context, p BatchParams) (BatchResul
 func (m *MemoryStore) ReleaseLease(ctx context.Context, target, owner string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if l, ok := m.leases[target]; ok && l.owner == owner {
-		delete(m.leases, target)
+	for k, l := range m.leases {
+		if k.target == target && l.owner == owner {
+			delete(m.leases, k)
+		}
 	}
 	return ctx.Err()
 }

@@ -241,7 +241,7 @@ type BatchParams struct {
 	// store returns only the first and last.
 	IDs bool
 	// Owner identifies the sweeping instance; LeaseUntil is when its lease
-	// on the target expires if it stops renewing it.
+	// on the tenant's rows of the target expires if it stops renewing it.
 	Owner      string
 	Now        time.Time
 	LeaseUntil time.Time
@@ -317,10 +317,11 @@ type Store interface {
 
 	// SweepBatch deletes one batch, as BatchParams says, checking the holds
 	// in the same step as the delete, and moves the scope's checkpoint.
-	// It returns ErrBusy when another owner's lease on the target has not
-	// expired.
+	// It returns ErrBusy when another owner's lease on the tenant's rows of
+	// the target has not expired. Leases are per tenant and target, so
+	// that every table carries the tenant and can be sharded by it.
 	SweepBatch(ctx context.Context, p BatchParams) (BatchResult, error)
-	// ReleaseLease gives up owner's lease on a target, if it has it.
+	// ReleaseLease gives up owner's leases on a target, for every tenant.
 	ReleaseLease(ctx context.Context, target, owner string) error
 	// Count counts due and held rows without deleting anything.
 	Count(ctx context.Context, p CountParams) (Counts, error)

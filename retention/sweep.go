@@ -96,8 +96,8 @@ type SweeperConfig struct {
 }
 
 // Sweeper deletes expired rows from the targets. It is safe for concurrent
-// use, and any number of instances may share a store: a target is swept by
-// one instance at a time.
+// use, and any number of instances may share a store: a tenant's rows of a
+// target are swept by one instance at a time.
 type Sweeper struct {
 	policies *Policies
 	store    Store

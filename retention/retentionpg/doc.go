@@ -9,7 +9,7 @@
 //
 // A sweep batch is one transaction (see [Store.SweepBatch]): a
 // transaction-scoped advisory lock and a lease row make one instance the
-// target's sweeper; the rows are picked in keyset order with FOR UPDATE
+// sweeper of a tenant's rows of the target; the rows are picked in keyset order with FOR UPDATE
 // SKIP LOCKED, so a row another transaction holds is left for the next run
 // rather than waited for; the legal-hold check is part of the DELETE
 // statement itself; and the retention.BatchHook runs inside the

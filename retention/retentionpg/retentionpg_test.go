@@ -90,3 +90,23 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+// Every table of the package carries the tenant (DESIGN rule 6), so it can
+// be sharded by tenant.
+func TestEveryTableCarriesTheTenant(t *testing.T) {
+	f := newFixture(t)
+	rows, err := f.db.Pool.Query(context.Background(), `SELECT c.relname FROM pg_class c
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+		AND c.relname LIKE 'retention\_%' AND c.relname <> 'retention_migrations'
+		AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'app_id' AND NOT a.attisdropped)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) != 0 {
+		t.Fatalf("tables without app_id: %v", missing)
+	}
+}

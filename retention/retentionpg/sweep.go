@@ -156,8 +156,9 @@ func millis(d time.Duration) string {
 // SweepBatch implements retention.Store. The batch is one transaction:
 //
 //  1. statement_timeout and lock_timeout are set for it;
-//  2. unless another owner's lease is live (ErrBusy), a transaction-scoped
-//     advisory lock on the target is taken and the lease taken or renewed;
+//  2. unless another owner's lease on the tenant's rows of the target is
+//     live (ErrBusy), a transaction-scoped advisory lock on them is taken
+//     and the lease taken or renewed;
 //  3. the tenant's hold lock is taken shared, so a PlaceHold in progress
 //     finishes first and one that starts waits for this batch, and the
 //     checkpoint is read (steps 1 to 3 in one round trip);
@@ -197,12 +198,13 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	// that asking never delays the leader. Otherwise wait (up to the lock
 	// timeout) for the target's advisory lock, which serializes batches,
 	// and take or renew the lease, unless someone took it meanwhile.
-	b.Queue("INSERT INTO "+s.t.leases+` AS l (target, owner, lease_until)
-		SELECT $1, $2, $3
-		WHERE CASE WHEN EXISTS (SELECT 1 FROM `+s.t.leases+` WHERE target = $1 AND owner <> $2 AND lease_until > $4) THEN false
+	b.Queue("INSERT INTO "+s.t.leases+` AS l (app_id, target, owner, lease_until)
+		SELECT $6, $1, $2, $3
+		WHERE CASE WHEN EXISTS (SELECT 1 FROM `+s.t.leases+` WHERE app_id = $6 AND target = $1 AND owner <> $2 AND lease_until > $4) THEN false
 			ELSE (SELECT true FROM pg_advisory_xact_lock(`+s.keyExpr("$5")+`)) END
-		ON CONFLICT (target) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
-		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= $4`, p.Target.Name, p.Owner, p.LeaseUntil, p.Now, s.key("sweep", p.Target.Name))
+		ON CONFLICT (app_id, target) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= $4`,
+		p.Target.Name, p.Owner, p.LeaseUntil, p.Now, s.key("sweep", p.Target.Name)+" "+strconv.Quote(p.AppID), p.AppID)
 	b.Queue("SELECT pg_advisory_xact_lock_shared("+s.keyExpr("$1")+")", s.key("hold", p.AppID))
 	b.Queue("SELECT cursor_time, cursor_id FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3",
 		p.AppID, p.Target.Name, scope)

@@ -48,6 +48,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"LengtheningAppliesDuringSweep", testLengthenDuringSweep},
 		{"KilledMidBatchResumes", testKilledMidBatch},
 		{"LeaseKeepsOtherInstancesOff", testLease},
+		{"LeaseIsPerTenant", testLeasePerTenant},
 		{"TwoSweepersDeleteAndRecordOnce", testTwoSweepers},
 		{"DryRunDeletesNothing", testDryRun},
 		{"RecordRollsBackWithBatch", testRecordRollsBack},
@@ -753,6 +754,47 @@ func testLease(t *testing.T, e *env) {
 	if rep := e.run(t, e.sweeper(t, e.h.Store, nil)); len(rep.Busy) != 0 || rep.Deleted != 2 {
 		t.Fatalf("after a finished run: report %+v", rep)
 	}
+}
+
+// testLeasePerTenant: a lease covers one tenant's rows of the target, so
+// an instance left holding app1's lease keeps others off app1 only.
+func testLeasePerTenant(t *testing.T, e *env) {
+	must[retention.PolicyVersion](t)(e.policies.SetPeriod(e.ctx, "app1", "", 30*day, "a"))
+	must[retention.PolicyVersion](t)(e.policies.SetPeriod(e.ctx, "app2", "", 30*day, "a"))
+	e.settle(t)
+	a := rows("a", "app1", "c1", "u1", 8, 40*day)
+	b := rows("b", "app2", "c1", "u1", 3, 40*day)
+	e.h.Insert(t, append(a, b...)...)
+
+	ctx, kill := context.WithCancel(e.ctx)
+	defer kill()
+	one := e.sweeper(t, e.h.Store, func(c *retention.SweeperConfig) {
+		c.BatchSize, c.MinBatch, c.MaxBatch = 4, 4, 4
+		c.Tenants = func(context.Context) ([]string, error) { return []string{"app1"}, nil }
+		c.Sleep = func(context.Context, time.Duration) error { kill(); return context.Canceled }
+	})
+	if _, err := one.Run(ctx); err == nil {
+		t.Fatal("killed run returned no error")
+	}
+
+	store := e.h.Store
+	if e.h.Other != nil {
+		store = e.h.Other(t)
+	}
+	two := e.sweeper(t, store, func(c *retention.SweeperConfig) {
+		c.Instance = "two"
+		c.Tenants = func(context.Context) ([]string, error) { return []string{"app2"}, nil }
+	})
+	if rep := e.run(t, two); len(rep.Busy) != 0 || rep.Deleted != 3 {
+		t.Fatalf("app2 while app1's lease is held: report %+v, want 3 rows deleted", rep)
+	}
+	e.checkLeft(t, ids(a[4:]))
+
+	both := e.sweeper(t, store, func(c *retention.SweeperConfig) { c.Instance = "two" })
+	if rep := e.run(t, both); !slices.Equal(rep.Busy, []string{e.h.Target.Name}) || rep.Deleted != 0 {
+		t.Fatalf("app1 while its lease is held: report %+v, want the target busy", rep)
+	}
+	e.checkLeft(t, ids(a[4:]))
 }
 
 func testTwoSweepers(t *testing.T, e *env) {

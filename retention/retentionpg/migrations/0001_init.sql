@@ -44,12 +44,13 @@ CREATE TABLE retention_checkpoints (
     PRIMARY KEY (app_id, target, scope)
 );
 
--- Which instance sweeps a target, until when. One row per target, across
--- tenants: the lease is what keeps a second instance off the target. It is
--- the one table without app_id (leadership is per target, not per tenant);
--- sharded by tenant, it belongs on a single node.
+-- Which instance sweeps a tenant's rows of a target, until when. The lease
+-- is what keeps a second instance off them; like every table here it
+-- carries the tenant, so it shards with the tenant's other rows.
 CREATE TABLE retention_leases (
-    target     text        PRIMARY KEY,
-    owner      text        NOT NULL,
-    lease_until timestamptz NOT NULL
+    app_id      text        NOT NULL,
+    target      text        NOT NULL,
+    owner       text        NOT NULL,
+    lease_until timestamptz NOT NULL,
+    PRIMARY KEY (app_id, target)
 );
