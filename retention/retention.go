@@ -241,7 +241,11 @@ type BatchParams struct {
 	// store returns only the first and last.
 	IDs bool
 	// Owner identifies the sweeping instance; LeaseUntil is when its lease
-	// on the tenant's rows of the target expires if it stops renewing it.
+	// on the tenant's rows of the target expires if it stops renewing it,
+	// by the clock Now is read from. A store shared by several processes
+	// should measure the lease by its own clock instead, for
+	// LeaseUntil - Now from its now, so that the instances' clocks need not
+	// agree (retentionpg does).
 	Owner      string
 	Now        time.Time
 	LeaseUntil time.Time

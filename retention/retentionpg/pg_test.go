@@ -600,3 +600,44 @@ func TestUUIDIDs(t *testing.T) {
 		t.Fatalf("report %+v, records %+v", rep, recs)
 	}
 }
+
+// Leases are measured by the database's clock: an instance whose own clock
+// runs ten minutes ahead still finds a crashed leader's one-minute lease
+// live, and takes the target over only once the lease has expired by the
+// database's time.
+func TestLeaseUsesDatabaseClock(t *testing.T) {
+	e := newSweepEnv(t, 30)
+	ctx := context.Background()
+
+	killed, kill := context.WithCancel(ctx)
+	defer kill()
+	one := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.LeaseTTL = time.Minute
+		c.Sleep = func(context.Context, time.Duration) error { kill(); return context.Canceled }
+	})
+	if _, err := one.Run(killed); err == nil {
+		t.Fatal("killed run returned no error")
+	}
+
+	ahead := retentiontest.NewClock(now.Add(10 * time.Minute))
+	p, err := retention.NewPolicies(newStore(t, e.db.NewPool(t, nil)), retention.PoliciesConfig{Now: ahead.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := e.sweeper(t, p, func(c *retention.SweeperConfig) { c.Instance, c.LeaseTTL = "two", time.Minute })
+	rep, err := two.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Busy, []string{"message"}) || rep.Deleted != 0 {
+		t.Fatalf("instance with a clock ten minutes ahead: report %+v, want the target busy", rep)
+	}
+
+	if _, err := e.db.Pool.Exec(ctx, "UPDATE retention_leases SET lease_until = now() - interval '1 second'"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = two.Run(ctx); err != nil || len(rep.Busy) != 0 || rep.Deleted != 20 {
+		t.Fatalf("after the lease expired: report %+v, %v; want 20 rows deleted", rep, err)
+	}
+	e.records.CheckOnce(t, rowIDs(e.rows))
+}

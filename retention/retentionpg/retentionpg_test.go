@@ -87,6 +87,11 @@ func TestConformance(t *testing.T) {
 			Insert: f.insert,
 			IDs:    f.ids,
 			Other:  func(t testing.TB) retention.Store { return newStore(t, f.db.NewPool(t, nil)) },
+			ExpireLeases: func(t testing.TB) {
+				if _, err := f.db.Pool.Exec(context.Background(), "UPDATE retention_leases SET lease_until = now() - interval '1 second'"); err != nil {
+					t.Fatal(err)
+				}
+			},
 		}
 	})
 }

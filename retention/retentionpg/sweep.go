@@ -190,21 +190,22 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	b := &pgx.Batch{}
 	b.Queue("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
 		millis(p.StatementTimeout), millis(p.LockTimeout))
-	// TODO: lease expiry compares the sweepers' own clocks (p.Now), so the
-	// instances' clocks must agree to within much less than LeaseTTL; the
-	// database's clock would not need that, but would ignore the injected
-	// test clock.
+	// Lease times are the database's (now(), the transaction's start), so
+	// the instances' clocks need not agree: the lease runs for the length
+	// the sweeper asks (LeaseUntil - Now), from the database's now.
 	// Another owner's live lease: busy at once, with no lock taken, so
 	// that asking never delays the leader. Otherwise wait (up to the lock
-	// timeout) for the target's advisory lock, which serializes batches,
-	// and take or renew the lease, unless someone took it meanwhile.
+	// timeout) for the advisory lock on the tenant's rows of the target,
+	// which serializes batches, and take or renew the lease, unless
+	// someone took it meanwhile.
+	ttl := pgtype.Interval{Microseconds: max(p.LeaseUntil.Sub(p.Now), 0).Microseconds(), Valid: true}
 	b.Queue("INSERT INTO "+s.t.leases+` AS l (app_id, target, owner, lease_until)
-		SELECT $6, $1, $2, $3
-		WHERE CASE WHEN EXISTS (SELECT 1 FROM `+s.t.leases+` WHERE app_id = $6 AND target = $1 AND owner <> $2 AND lease_until > $4) THEN false
-			ELSE (SELECT true FROM pg_advisory_xact_lock(`+s.keyExpr("$5")+`)) END
+		SELECT $5, $1, $2, now() + $3::interval
+		WHERE CASE WHEN EXISTS (SELECT 1 FROM `+s.t.leases+` WHERE app_id = $5 AND target = $1 AND owner <> $2 AND lease_until > now()) THEN false
+			ELSE (SELECT true FROM pg_advisory_xact_lock(`+s.keyExpr("$4")+`)) END
 		ON CONFLICT (app_id, target) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
-		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= $4`,
-		p.Target.Name, p.Owner, p.LeaseUntil, p.Now, s.key("sweep", p.Target.Name)+" "+strconv.Quote(p.AppID), p.AppID)
+		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= now()`,
+		p.Target.Name, p.Owner, ttl, s.key("sweep", p.Target.Name)+" "+strconv.Quote(p.AppID), p.AppID)
 	b.Queue("SELECT pg_advisory_xact_lock_shared("+s.keyExpr("$1")+")", s.key("hold", p.AppID))
 	b.Queue("SELECT cursor_time, cursor_id FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3",
 		p.AppID, p.Target.Name, scope)

@@ -26,6 +26,10 @@ type Harness struct {
 	// Other, when not nil, returns another handle on the same store, as a
 	// second app instance would open it. Nil: Store is shared.
 	Other func(t testing.TB) retention.Store
+	// ExpireLeases, when not nil, makes every lease in the store expire,
+	// for a store that measures leases by its own clock rather than the
+	// sweeper's. Nil: advancing the sweeper's clock past the lease does.
+	ExpireLeases func(t testing.TB)
 }
 
 // Run runs the suite. newHarness is called once per subtest.
@@ -177,6 +181,16 @@ func (e *env) settle(t testing.TB) {
 		t.Fatal("settle called twice")
 	}
 	e.clock.Set(epoch)
+}
+
+// expireLeases advances the clock by d, past the leases taken so far, and
+// has the store expire them if it keeps its own time.
+func (e *env) expireLeases(t testing.TB, d time.Duration) {
+	t.Helper()
+	e.clock.Advance(d)
+	if e.h.ExpireLeases != nil {
+		e.h.ExpireLeases(t)
+	}
 }
 
 func (e *env) sweeper(t testing.TB, store retention.Store, mod func(*retention.SweeperConfig)) *retention.Sweeper {
@@ -741,7 +755,7 @@ func testLease(t *testing.T, e *env) {
 	}
 	e.checkLeft(t, ids(rs[4:]))
 
-	e.clock.Advance(time.Minute + time.Second) // the lease expires
+	e.expireLeases(t, time.Minute+time.Second)
 	rep = e.run(t, two)
 	if len(rep.Busy) != 0 || rep.Deleted != 8 {
 		t.Fatalf("after the lease expired: report %+v, want 8 rows deleted", rep)
@@ -826,7 +840,7 @@ func testTwoSweepers(t *testing.T, e *env) {
 		if len(e.h.IDs(t)) == 0 {
 			break
 		}
-		e.clock.Advance(2 * time.Minute) // a crashed leader's lease, if any
+		e.expireLeases(t, 2*time.Minute) // a crashed leader's lease, if any
 	}
 	e.checkLeft(t, []string{})
 	e.records.CheckOnce(t, sorted(ids(a), ids(b)))
