@@ -188,6 +188,33 @@ type scopePlan struct {
 	version int64
 }
 
+// apply sets the period, cutoff, version and (for a tenant scope) the
+// channels to leave alone from the tenant's policy r, resolved at at.
+func (p *scopePlan) apply(r Resolved, at time.Time) {
+	p.version = r.Version
+	if p.scope.Kind == ScopeChannel {
+		p.period = r.Period(p.scope.ID)
+		p.cutoff = at.Add(-p.period)
+		return
+	}
+
+	p.exclude = nil
+	p.period = r.Period("")
+	if p.target.Channel != "" {
+		for c := range r.Channels {
+			p.exclude = append(p.exclude, c)
+		}
+		sort.Strings(p.exclude)
+	} else {
+		// A table that cannot tell channels apart keeps every row as long
+		// as the longest period that might apply to it.
+		for c := range r.Channels {
+			p.period = max(p.period, r.Period(c))
+		}
+	}
+	p.cutoff = at.Add(-p.period)
+}
+
 // plan lists what a sweep at at covers. Sweeps, dry runs and forecasts all
 // start here, so they cannot disagree about what is due.
 func (s *Sweeper) plan(ctx context.Context, at time.Time) ([]scopePlan, error) {
@@ -221,18 +248,13 @@ func (s *Sweeper) plan(ctx context.Context, at time.Time) ([]scopePlan, error) {
 				sort.Strings(channels)
 			}
 			for _, c := range channels {
-				d := r.Period(c)
-				plans = append(plans, scopePlan{target: target, appID: app, scope: Channel(c), period: d, cutoff: at.Add(-d), version: r.Version})
+				p := scopePlan{target: target, appID: app, scope: Channel(c)}
+				p.apply(r, at)
+				plans = append(plans, p)
 			}
-			d := r.Period("")
-			if target.Channel == "" {
-				// A table that cannot tell channels apart keeps every row
-				// as long as the longest period that might apply to it.
-				for c := range r.Channels {
-					d = max(d, r.Period(c))
-				}
-			}
-			plans = append(plans, scopePlan{target: target, appID: app, scope: Tenant, exclude: channels, period: d, cutoff: at.Add(-d), version: r.Version})
+			p := scopePlan{target: target, appID: app, scope: Tenant}
+			p.apply(r, at)
+			plans = append(plans, p)
 		}
 	}
 	return plans, nil
@@ -359,12 +381,7 @@ func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *
 			if err != nil {
 				return err
 			}
-			channel := ""
-			if p.scope.Kind == ScopeChannel {
-				channel = p.scope.ID
-			}
-			p.period, p.version = r.Period(channel), r.Version
-			p.cutoff = now.Add(-p.period)
+			p.apply(r, now)
 			resolved = now
 		}
 		start := time.Now()

@@ -3,6 +3,7 @@ package retention_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -234,5 +235,46 @@ func TestTargetWithoutChannelsKeepsLongest(t *testing.T) {
 	}
 	if rows := store.Rows("upload"); len(rows) != 1 || rows[0].ID != "60" {
 		t.Fatalf("left %+v, want only the 60-day-old row", rows)
+	}
+}
+
+// The policy re-read during a long sweep keeps a target without a channel
+// column at the longest period too, not the tenant's own.
+func TestTargetWithoutChannelsKeepsLongestAfterReRead(t *testing.T) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	now := t0.Add(-48 * time.Hour)
+	store := retention.NewMemoryStore()
+	p := newPolicies(t, store, func() time.Time { return now })
+	for _, c := range []struct {
+		channel string
+		period  time.Duration
+	}{{"", 30 * day}, {"long", 90 * day}} {
+		if _, err := p.SetPeriod(ctx, "app", c.channel, c.period, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = t0
+	for i := range 10 {
+		store.Insert("upload", retention.Row{ID: fmt.Sprintf("old%d", i), AppID: "app", Time: t0.Add(-95 * day).Add(time.Duration(i) * time.Second)})
+	}
+	store.Insert("upload", retention.Row{ID: "young", AppID: "app", Time: t0.Add(-60 * day)})
+
+	s, err := retention.NewSweeper(p, retention.SweeperConfig{
+		Targets:   []retention.Target{{Table: "upload", ID: "id", Time: "at"}},
+		BatchSize: 4, MinBatch: 4, MaxBatch: 4,
+		Now: func() time.Time { return now },
+		// Each pause lets the clock pass the sweeper's re-read interval.
+		Sleep: func(ctx context.Context, _ time.Duration) error { now = now.Add(2 * time.Second); return ctx.Err() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := store.Rows("upload"); len(rows) != 1 || rows[0].ID != "young" || rep.Deleted != 10 {
+		t.Fatalf("left %+v after deleting %d, want only the 60-day-old row", rows, rep.Deleted)
 	}
 }
