@@ -124,6 +124,8 @@ var errStop = errors.New("audit: stop scan")
 // Verify streams the stream's entries from src, recomputes the chain, checks
 // every checkpoint's signature and that the chain passes through each, and
 // returns the first [*Failure], or another error when src cannot be read.
+// When src also has a Head method (every [Store] does), a chain that ends
+// before the stored head fails as truncated too.
 func Verify(ctx context.Context, src Source, opts VerifyOptions) (Report, error) {
 	if opts.Stream == "" {
 		return Report{}, fmt.Errorf("%w: VerifyOptions.Stream is empty", ErrConfig)
@@ -180,6 +182,18 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (Report, error)
 	}
 	from := v.n
 
+	// A source that keeps its own head (every Store) must hold at least
+	// the entries up to it; it is read first, so later appends are fine.
+	if hr, ok := src.(interface {
+		Head(ctx context.Context, stream string) (Head, error)
+	}); ok {
+		h, err := hr.Head(ctx, opts.Stream)
+		if err != nil {
+			return Report{Stream: opts.Stream}, fmt.Errorf("audit: read head: %w", err)
+		}
+		v.storedHead = h.Seq
+	}
+
 	if rs, ok := src.(RangeScanner); ok && opts.Parallel > 1 {
 		if rep, done, err := verifyParallel(ctx, rs, opts, v); done {
 			return rep, err
@@ -214,9 +228,10 @@ type verifier struct {
 	count    int
 	enc      canon.Encoder
 
-	suspect   *suspect
-	rewritten uint64 // seq whose hash disagrees with a checkpoint, 0 if none
-	fail      *Failure
+	suspect    *suspect
+	rewritten  uint64 // seq whose hash disagrees with a checkpoint, 0 if none
+	storedHead uint64 // the source's own head seq, read before the scan
+	fail       *Failure
 }
 
 // suspect is an entry whose hash failed in a way its successor explains.
@@ -297,6 +312,11 @@ func (v *verifier) finish() {
 	case v.maxCP > v.n-1:
 		v.fail = &Failure{Stream: v.stream, Kind: FailTruncated, Seq: v.n,
 			Detail: fmt.Sprintf("chain ends at seq %d but a signed checkpoint covers seq %d", v.n-1, v.maxCP)}
+	case v.storedHead > v.n-1:
+		// Weaker evidence than a checkpoint, since whoever cut the tail
+		// could have moved the head too, but evidence all the same.
+		v.fail = &Failure{Stream: v.stream, Kind: FailTruncated, Seq: v.n,
+			Detail: fmt.Sprintf("chain ends at seq %d but the store's head is at seq %d", v.n-1, v.storedHead)}
 	}
 }
 
@@ -374,6 +394,7 @@ func verifyParallel(ctx context.Context, rs RangeScanner, opts VerifyOptions, ba
 	v := ps[len(ps)-1].v
 	v.checked = base.checked
 	v.maxCP = base.maxCP
+	v.storedHead = base.storedHead
 	v.anchored = base.anchored
 	for _, p := range ps[:len(ps)-1] {
 		v.count += p.v.count

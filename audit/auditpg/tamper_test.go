@@ -134,3 +134,21 @@ func TestForgedCheckpointIsDetected(t *testing.T) {
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, audit.FailForgedCheckpoint, f.Kind)
 }
+
+func TestTruncationIsCaughtByTheStoredHeadWithoutACheckpoint(t *testing.T) {
+	db := pgtest.New(t)
+	s := newStore(t, db, db.Pool)
+	ctx := context.Background()
+	keys := audittest.NewKeys(t)
+	_, err := s.Append(ctx, "t1", audittest.Events("t1", 0, 10))
+	require.NoError(t, err)
+
+	asSuperuser(t, db, func(tx pgx.Tx) { exec(t, tx, `DELETE FROM audit_entries WHERE seq > 7`) })
+
+	_, err = audit.Verify(ctx, s, audit.VerifyOptions{Stream: "t1", Verifier: keys.Verifier})
+	var f *audit.Failure
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, audit.FailTruncated, f.Kind)
+	require.Equal(t, uint64(8), f.Seq)
+	require.Contains(t, f.Detail, "head")
+}
