@@ -237,6 +237,12 @@ func (k *Keyring) change(ctx context.Context, s Scope, p Purpose, fn func(*keyse
 // decrypt. It is idempotent, calls Config.OnShred, and is meant to be
 // called from a retention hook.
 //
+// Blind index keys belong to the tenant, so shredding a narrower scope
+// leaves them: the scope's stored index values can still be matched by
+// whoever holds the tenant's index key and guesses a value. Delete or
+// overwrite those index values with the rows. Shredding a tenant does not
+// shred its narrower scopes; shred each of them too.
+//
 // This instance stops decrypting the scope at once; other instances sharing
 // the store stop when their cached keyset expires (Config.CacheTTL). The
 // shred reaches database backups only if the wrapped keysets are not kept
