@@ -126,7 +126,7 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 
 	main := v.cfg.Sealer.NewScan(t.Domain, report)
 	check, finish := v.checkers(t.Domain, report, main)
-	m := newMatcher(check)
+	m := newMatcher(check, &v.pairs)
 	var (
 		rb []streamRow
 		tb []integrity.Sealed
@@ -215,13 +215,14 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 // batch buffers.
 type matcher struct {
 	check       func([]pair)
+	pairs       *sync.Pool
 	out         []pair
 	pendingRows map[rowKey]streamRow
 	pendingTags map[rowKey]integrity.Sealed
 }
 
-func newMatcher(check func([]pair)) *matcher {
-	return &matcher{check: check, out: make([]pair, 0, streamBatch),
+func newMatcher(check func([]pair), pairs *sync.Pool) *matcher {
+	return &matcher{check: check, pairs: pairs, out: getPairs(pairs),
 		pendingRows: map[rowKey]streamRow{}, pendingTags: map[rowKey]integrity.Sealed{}}
 }
 
@@ -235,7 +236,7 @@ func (m *matcher) emit(p pair) {
 func (m *matcher) flush() {
 	if len(m.out) > 0 {
 		m.check(m.out)
-		m.out = make([]pair, 0, streamBatch)
+		m.out = getPairs(m.pairs)
 	}
 }
 
@@ -297,12 +298,29 @@ func (m *matcher) drain() {
 	m.flush()
 }
 
+// getPairs returns an empty batch of pairs, recycled when pool has one:
+// a batch is large and full of pointers, so making one per flush costs
+// the garbage collector more than the rest of the matching.
+func getPairs(pool *sync.Pool) []pair {
+	if ps, ok := pool.Get().(*[]pair); ok {
+		return (*ps)[:0]
+	}
+	return make([]pair, 0, streamBatch)
+}
+
+// putPairs recycles a checked batch, cleared so it pins no buffers.
+func (v *Verifier) putPairs(ps []pair) {
+	clear(ps)
+	ps = ps[:0]
+	v.pairs.Put(&ps)
+}
+
 // checkers returns a function that checks a batch of pairs, on worker
 // goroutines when there are several, and one that waits for them and
 // merges their scans into main.
 func (v *Verifier) checkers(domain string, report func(integrity.Finding), main *integrity.Scan) (func([]pair), func()) {
 	if v.cfg.Workers <= 1 {
-		return func(ps []pair) { checkPairs(main, ps) }, func() {}
+		return func(ps []pair) { checkPairs(main, ps); v.putPairs(ps) }, func() {}
 	}
 	work := make(chan []pair, v.cfg.Workers)
 	var wg sync.WaitGroup
@@ -315,6 +333,7 @@ func (v *Verifier) checkers(domain string, report func(integrity.Finding), main 
 			defer wg.Done()
 			for ps := range work {
 				checkPairs(sc, ps)
+				v.putPairs(ps)
 			}
 		}()
 	}

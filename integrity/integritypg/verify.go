@@ -202,7 +202,8 @@ type VerifierConfig struct {
 // Verifier verifies declared tables against their tags and digests. It is
 // safe for concurrent use.
 type Verifier struct {
-	cfg VerifierConfig
+	cfg   VerifierConfig
+	pairs sync.Pool // of *[]pair, batches the streaming verifier reuses
 }
 
 // NewVerifier returns a Verifier, or an error wrapping
