@@ -52,7 +52,8 @@ type Config struct {
 // that fails, an UPDATE under SELECT … FOR UPDATE in a transaction. Either
 // way the row lock orders writers across every instance, a batch lands
 // whole or not at all, and UNIQUE (stream, seq) in each partition is the
-// backstop. It is safe for concurrent use.
+// backstop. It is safe for concurrent use when db is (a pool is; a single
+// connection or transaction is not).
 type Store struct {
 	db              Querier
 	schema          string // quoted and dotted, or empty

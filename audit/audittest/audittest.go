@@ -93,6 +93,7 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Run("HeadOfUnknownStream", func(t *testing.T) { testHeadUnknown(t, newStore(t)) })
 	t.Run("AppendAssignsGaplessChain", func(t *testing.T) { testAppendChain(t, newStore(t)) })
 	t.Run("AppendIsAllOrNothing", func(t *testing.T) { testAppendAtomic(t, newStore(t)) })
+	t.Run("AppendHonoursContext", func(t *testing.T) { testAppendContext(t, newStore(t)) })
 	t.Run("StreamsAreIndependent", func(t *testing.T) { testStreams(t, newStore(t)) })
 	t.Run("EveryFieldRoundTrips", func(t *testing.T) { testRoundTrip(t, newStore(t)) })
 	t.Run("ConcurrentAppendsKeepOneChain", func(t *testing.T) { testConcurrent(t, newStore(t)) })
@@ -148,6 +149,16 @@ func testAppendAtomic(t *testing.T, s audit.Store) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), h.Seq, "a failed batch must leave no entry")
 	require.Len(t, scanAll(t, s, "t1"), 2)
+}
+
+func testAppendContext(t *testing.T, s audit.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.Append(ctx, "t1", Events("t1", 0, 2))
+	require.Error(t, err, "a cancelled context must not append")
+	h, err := s.Head(t.Context(), "t1")
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), h.Seq)
 }
 
 func testStreams(t *testing.T, s audit.Store) {
