@@ -20,8 +20,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,6 +57,7 @@ type options struct {
 	retentionGrace  time.Duration
 	verifyInterval  time.Duration
 	checkpointFile  string
+	trustedProxies  []netip.Prefix
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -79,6 +82,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.retentionGrace, "retention-grace", 24*time.Hour, "wait before a shortened retention period applies")
 	fs.DurationVar(&o.verifyInterval, "verify-interval", 24*time.Hour, "time between integrity verifications of every stored message")
 	fs.StringVar(&o.checkpointFile, "audit-checkpoints", "", "file that receives every signed audit checkpoint (keep it where the database's administrators cannot write)")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client (default none)", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
+			if err != nil {
+				return err
+			}
+			o.trustedProxies = append(o.trustedProxies, pfx)
+		}
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -147,6 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		RetentionGrace:  o.retentionGrace,
 		TLS:             o.tlsCert != "",
 		CheckpointFile:  o.checkpointFile,
+		TrustedProxies:  o.trustedProxies,
 	})
 	if err != nil {
 		return err

@@ -102,14 +102,14 @@ func TestFlags(t *testing.T) {
 	o, err := parseFlags([]string{
 		"-addr", ":9000", "-access-ttl", "5m", "-refresh-ttl", "8h", "-idle-timeout", "10m",
 		"-lockout-failures", "3", "-lockout-window", "1m", "-lockout-duration", "2m",
-		"-sweep-interval", "30m", "-retention-grace", "48h",
+		"-sweep-interval", "30m", "-retention-grace", "48h", "-trusted-proxies", "10.0.0.0/8, 192.168.1.1/32",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.addr != ":9000" || o.accessTTL != 5*time.Minute || o.refreshTTL != 8*time.Hour || o.idleTimeout != 10*time.Minute ||
 		o.lockoutFailures != 3 || o.lockoutWindow != time.Minute || o.lockoutDuration != 2*time.Minute ||
-		o.sweepInterval != 30*time.Minute || o.retentionGrace != 48*time.Hour {
+		o.sweepInterval != 30*time.Minute || o.retentionGrace != 48*time.Hour || len(o.trustedProxies) != 2 {
 		t.Fatalf("parsed %+v", o)
 	}
 	if _, err := parseFlags([]string{"-tls-cert", "c.pem"}, io.Discard); err == nil {

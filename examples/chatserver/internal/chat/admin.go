@@ -37,7 +37,7 @@ func (s *Server) recordIntegrityFailure(r *http.Request, id *session.Identity, m
 		Tenant:        id.Tenant(),
 		Actor:         id.UserID(),
 		SessionID:     id.SessionID(),
-		IP:            addrString(r),
+		IP:            s.addrString(r),
 		Type:          typeIntegrityFailed,
 		Category:      audit.CategorySecurity,
 		Action:        audit.ActionRead,
@@ -49,8 +49,8 @@ func (s *Server) recordIntegrityFailure(r *http.Request, id *session.Identity, m
 	})
 }
 
-func addrString(r *http.Request) string {
-	if a := clientAddr(r); a.IsValid() {
+func (s *Server) addrString(r *http.Request) string {
+	if a := s.clientAddr(r); a.IsValid() {
 		return a.String()
 	}
 	return ""

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -90,6 +91,7 @@ type setup struct {
 	// lockout policy.
 	lockoutFailures int
 	lockoutDuration time.Duration
+	trustedProxies  []netip.Prefix
 }
 
 // backends are the two ways to run every end-to-end test.
@@ -129,6 +131,11 @@ func newFixture(t testing.TB, backend string, s setup) *fixture {
 	if f.keys, err = GenerateDevelopmentKeys(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", f.logs.String())
+		}
+	})
 	f.start()
 	return f
 }
@@ -156,6 +163,7 @@ func (f *fixture) start() {
 		AccessTTL:       s.accessTTL,
 		LockoutFailures: s.lockoutFailures,
 		LockoutDuration: s.lockoutDuration,
+		TrustedProxies:  s.trustedProxies,
 		CheckpointFile:  filepath.Join(t.TempDir(), "checkpoints.jsonl"),
 	})
 	if err != nil {
@@ -225,6 +233,11 @@ type response struct {
 
 func (f *fixture) do(method, path, token string, body any) response {
 	f.t.Helper()
+	return f.doWith(method, path, token, body, nil)
+}
+
+func (f *fixture) doWith(method, path, token string, body any, header http.Header) response {
+	f.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -239,6 +252,9 @@ func (f *fixture) do(method, path, token string, body any) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	res, err := f.ts.Client().Do(req)
 	if err != nil {
@@ -494,6 +510,35 @@ func TestLockoutPolicyFlags(t *testing.T) {
 	}
 	f.clock.Advance(2*time.Minute + time.Second)
 	f.login("alice")
+}
+
+// TestClientAddress: behind a trusted proxy the audit log names the
+// client from X-Forwarded-For; from anyone else the header is ignored.
+func TestClientAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"untrusted", nil, "127.0.0.1"},
+		{"trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "203.0.113.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "memory", setup{trustedProxies: tc.trusted})
+			f.signup("alice")
+			tok := f.login("alice")
+			f.want(f.doWith("POST", "/v1/channels", tok.access, map[string]string{"name": "x"}, http.Header{"X-Forwarded-For": {"203.0.113.7"}}), 201, "create")
+			evs := f.events(tok.access, url.Values{"type": {"data.created"}})
+			if len(evs) != 2 {
+				t.Fatalf("events: %v", evs)
+			}
+			for _, e := range evs {
+				if e["ip"] != tc.want {
+					t.Errorf("ip %v, want %s", e["ip"], tc.want)
+				}
+			}
+		})
+	}
 }
 
 func TestUnlockAndLockAudit(t *testing.T) {

@@ -64,8 +64,8 @@ func (s *Server) onLock(ctx context.Context, e lockout.LockEvent) error {
 }
 
 func (s *Server) onMFAEvent(e mfa.Event) {
-	// OnEvent has no context and no error: record on a fresh context and
-	// log a failure, which is all a callback can do.
+	// TODO: mfa.Config.OnEvent has no context and returns no error, so an
+	// event that cannot be recorded cannot fail the call; it is logged.
 	_ = s.record(context.Background(), audit.Event{
 		Tenant:       e.TenantID,
 		Actor:        e.AccountID,
@@ -79,6 +79,9 @@ func (s *Server) onMFAEvent(e mfa.Event) {
 	})
 }
 
+// TODO: session.Hooks return no error, so a reuse, revocation or
+// break-glass event that cannot be recorded cannot fail the call that
+// caused it; record logs the failure.
 func (s *Server) onRefreshReused(ctx context.Context, e session.ReuseEvent) {
 	_ = s.record(ctx, audit.Event{
 		Tenant:        e.AppID,

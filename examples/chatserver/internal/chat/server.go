@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -102,6 +103,10 @@ type Config struct {
 	MFAPolicy *mfa.Policy
 	// TLS reports that the server is served over TLS, which turns on HSTS.
 	TLS bool
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client, for the audit log and the lockout's address limit. Nil
+	// trusts none: the peer address is the client.
+	TrustedProxies []netip.Prefix
 	// CheckpointFile, when set, receives every signed audit checkpoint
 	// (audit.FilePublisher), and the audit verify route checks the chain
 	// against the checkpoints in it as well as those in the store. Point
