@@ -80,6 +80,7 @@ func FromContext(ctx context.Context) (*Identity, bool) {
 // handlers and of audit wiring; the middleware builds the real ones.
 func NewIdentity(c Claims) *Identity {
 	c.AMR = slices.Clone(c.AMR)
+	c.Audience = slices.Clone(c.Audience)
 	return &Identity{claims: c}
 }
 
