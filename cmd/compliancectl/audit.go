@@ -100,6 +100,20 @@ func verifyChain(ctx context.Context, e *env, src audit.Source, total int64, opt
 	return res, nil
 }
 
+// withPublished adds the stream's checkpoints from a published file to
+// opts, and trusts the latest head checkpoint among them.
+func withPublished(opts *audit.VerifyOptions, published []audit.Checkpoint) {
+	for i := range published {
+		if published[i].Stream != opts.Stream {
+			continue
+		}
+		opts.Checkpoints = append(opts.Checkpoints, published[i])
+		if published[i].Kind == audit.KindHead && (opts.Trusted == nil || published[i].Seq > opts.Trusted.Seq) {
+			opts.Trusted = &published[i]
+		}
+	}
+}
+
 func printChain(w io.Writer, r chainResult) {
 	if r.Failure != nil {
 		fmt.Fprintf(w, "%s: TAMPERED: first bad entry seq %d: %s", r.Stream, r.Failure.Seq, r.Failure.Kind)
@@ -172,15 +186,7 @@ func auditVerifyCommand() *command {
 						return fmt.Errorf("reading the head of %s: %w", stream, err)
 					}
 					opts := audit.VerifyOptions{Stream: stream, Verifier: verifier, From: *fromSeq}
-					for i := range published {
-						if published[i].Stream != stream {
-							continue
-						}
-						opts.Checkpoints = append(opts.Checkpoints, published[i])
-						if published[i].Kind == audit.KindHead && (opts.Trusted == nil || published[i].Seq > opts.Trusted.Seq) {
-							opts.Trusted = &published[i]
-						}
-					}
+					withPublished(&opts, published)
 					total := max(int64(head.Seq)-int64(max(*fromSeq, 1))+1, 0)
 					res, err := verifyChain(e.ctx, e, store, total, opts)
 					if err != nil {

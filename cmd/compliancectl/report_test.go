@@ -43,7 +43,7 @@ func TestReportEvidence(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 
 	md := filepath.Join(f.dir, "evidence.md")
-	r = cli(t, f.env, "", "report", "evidence", "--out", md, "--json")
+	r = cli(t, f.env, "", "report", "evidence", "--out", md, "--json", "--checkpoint", f.cpFile)
 	require.Equal(t, 0, r.code, r.stderr)
 	var ev Evidence
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &ev))
