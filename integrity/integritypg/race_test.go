@@ -2,6 +2,8 @@ package integritypg_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,5 +86,63 @@ func TestForgetDeletesOnlyWhatItLocked(t *testing.T) {
 	}
 	if !sum.OK() {
 		t.Fatalf("after Forget raced a Seal the verifier found %v, want nothing", fs)
+	}
+}
+
+// Instances on separate pools seal into the same scopes at once; the
+// digest row lock must serialise them, or one's update of a digest is
+// lost and the verifier reports the scope.
+func TestConcurrentSealsFromSeveralPools(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	_, keys := integritytest.NewKeyset(t)
+	day := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	const instances, each = 3, 15
+
+	tb := integritytest.NewTable()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, instances)
+	for i := range instances {
+		s, err := integrity.New(integrity.Config{Keys: keys, Store: integritypg.New(db.NewPool(t, nil), integritypg.Config{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				// Two scopes per seal, in either order, so the digests are
+				// contended and locked in scope order whatever the input.
+				a := integritytest.Message("t1", fmt.Sprintf("i%d-a%d", i, j), "c1", "x", day)
+				b := integritytest.Message("t1", fmt.Sprintf("i%d-b%d", i, j), "c2", "y", day)
+				if err := s.Seal(ctx, b, a); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				tb.Set(a)
+				tb.Set(b)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Seal: %v", err)
+	}
+
+	s, err := integrity.New(integrity.Config{Keys: keys, Store: integritypg.New(db.Pool, integritypg.Config{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []integrity.Finding
+	sum, err := s.Verify(ctx, "message", tb.Rows("message"), func(f integrity.Finding) { fs = append(fs, f) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.OK() || sum.Sealed != 2*instances*each || sum.Scopes != 2 {
+		t.Fatalf("summary %+v, findings %v; want %d rows in 2 clean scopes", sum, fs, 2*instances*each)
 	}
 }
