@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -71,6 +72,10 @@ type MiddlewareConfig struct {
 	// OnError, if not nil, is told of every failed record, with the request
 	// (for its route, not its body) and the error.
 	OnError func(r *http.Request, err error)
+	// RecordTimeout bounds how long a request waits for its entry (a full
+	// queue, a slow database) before failing as unaudited. Defaults to 5
+	// seconds.
+	RecordTimeout time.Duration
 }
 
 // Middleware returns HTTP middleware that records an event for every
@@ -92,6 +97,15 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 	if cfg.Recorder == nil || cfg.Actor == nil || cfg.Classify == nil {
 		return nil, fmt.Errorf("%w: MiddlewareConfig needs Recorder, Actor and Classify", ErrConfig)
 	}
+	if cfg.RecordTimeout <= 0 {
+		cfg.RecordTimeout = 5 * time.Second
+	}
+	record := func(r *http.Request, route Route, status int) error {
+		ctx, cancel := context.WithTimeout(r.Context(), cfg.RecordTimeout)
+		defer cancel()
+		_, err := cfg.Recorder.Record(ctx, cfg.event(r, route, status))
+		return err
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			route, ok := cfg.Classify(r)
@@ -102,7 +116,7 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 			if route.NoPHI {
 				sw := &statusWriter{ResponseWriter: w}
 				next.ServeHTTP(sw, r)
-				if _, err := cfg.Recorder.Record(r.Context(), cfg.event(r, route, sw.status())); err != nil && cfg.OnError != nil {
+				if err := record(r, route, sw.status()); err != nil && cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}
 				return
@@ -111,8 +125,7 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 			before := w.Header().Clone() // what outer middleware set (HSTS, …)
 			bw := &bufferedWriter{header: w.Header()}
 			next.ServeHTTP(bw, r)
-			_, err := cfg.Recorder.Record(r.Context(), cfg.event(r, route, bw.status()))
-			if err != nil {
+			if err := record(r, route, bw.status()); err != nil {
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -176,4 +177,32 @@ func TestClientIP(t *testing.T) {
 		}
 		require.Equal(t, tc.want, audit.ClientIP(r, trusted), "%s %v", tc.remote, tc.xff)
 	}
+}
+
+// deadlineRecorder fails at once, noting the deadline it was given.
+type deadlineRecorder struct{ left time.Duration }
+
+func (d *deadlineRecorder) Record(ctx context.Context, _ audit.Event) (audit.Entry, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		d.left = time.Until(dl)
+	}
+	return audit.Entry{}, audit.ErrQueueFull
+}
+
+func TestMiddlewareBoundsTheWaitForItsEntry(t *testing.T) {
+	rec := &deadlineRecorder{}
+	mw, err := audit.Middleware(audit.MiddlewareConfig{
+		Recorder: rec,
+		Actor:    func(*http.Request) (audit.Actor, bool) { return audit.Actor{}, false },
+		Classify: func(*http.Request) (audit.Route, bool) {
+			return audit.Route{Type: "x", Category: audit.CategorySystem, Action: "a", Tenant: "t"}, true
+		},
+		RecordTimeout: time.Minute,
+	})
+	require.NoError(t, err)
+	w := httptest.NewRecorder()
+	mw(http.NotFoundHandler()).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Greater(t, rec.left, 50*time.Second, "the record waits under RecordTimeout")
+	require.LessOrEqual(t, rec.left, time.Minute)
 }
