@@ -629,9 +629,13 @@ func TestConcurrentRequestsWriteActivityOnce(t *testing.T) {
 	}
 }
 
+// TestPassiveRequestsAreNotActivity: polling through the middleware, for
+// as long as the token is valid, does not keep the session alive. The
+// access token outlives the idle timeout here, so only idleness can end it.
 func TestPassiveRequestsAreNotActivity(t *testing.T) {
 	b := setup(t, func(c *session.Config) {
 		c.PassiveRequest = func(r *http.Request) bool { return r.URL.Path == "/poll" }
+		c.AccessTTL = time.Hour
 	})
 	tok := b.login(t)
 	h := b.m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -644,6 +648,9 @@ func TestPassiveRequestsAreNotActivity(t *testing.T) {
 	b.clock.Advance(2 * time.Minute)
 	if code := do(h, "/poll", tok.AccessToken); code != http.StatusUnauthorized {
 		t.Errorf("polling kept the session alive: %d", code)
+	}
+	if _, err := b.m.AuthenticatePassive(context.Background(), tok.AccessToken); !errors.Is(err, session.ErrIdle) {
+		t.Errorf("after polling only: got %v, want ErrIdle", err)
 	}
 }
 
