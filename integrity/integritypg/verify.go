@@ -303,7 +303,7 @@ func (v *Verifier) verifyJoin(ctx context.Context, t Table, safeReport func(inte
 		return integrity.Summary{}, fmt.Errorf("integritypg: verify %s: %w", t.Name, err)
 	}
 	defer rows.Close()
-	decs, err := t.decoders(rows, 2)
+	apps, err := t.appenders(rows, 2)
 	if err != nil {
 		return integrity.Summary{}, err
 	}
@@ -347,7 +347,6 @@ func (v *Verifier) verifyJoin(ctx context.Context, t Table, safeReport func(inte
 		enc         canon.Encoder
 		lastTenant  string
 		lastScope   string
-		fields      = make([]canon.Value, nf)
 		b           = &batch{}
 		tenantIdx   = 0
 		idIdx       = 1
@@ -390,20 +389,17 @@ func (v *Verifier) verifyJoin(ctx context.Context, t Table, safeReport func(inte
 			} else {
 				r.tenant, r.id = internBytes(raw[tenantIdx], &lastTenant), string(raw[idIdx])
 			}
-			for i, dec := range decs {
+			integrity.BeginMessage(&enc, t.Domain, r.tenant, r.id)
+			b.msgs = append(b.msgs, enc.Bytes()...)
+			for i, app := range apps {
 				if raw[2+i] == nil {
-					fields[i] = canon.Null()
+					b.msgs = canon.AppendNull(b.msgs)
 					continue
 				}
-				if fields[i], err = dec(raw[2+i]); err != nil {
+				if b.msgs, err = app(b.msgs, raw[2+i]); err != nil {
 					return integrity.Summary{}, err
 				}
 			}
-			integrity.BeginMessage(&enc, t.Domain, r.tenant, r.id)
-			for _, f := range fields {
-				enc.Value(f)
-			}
-			b.msgs = append(b.msgs, enc.Bytes()...)
 		}
 		r.msgEnd = len(b.msgs)
 		b.rows = append(b.rows, r)

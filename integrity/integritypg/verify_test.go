@@ -593,14 +593,18 @@ func TestOtherColumnTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both modes, which encode the columns separately.
+	for _, join := range []bool{false, true} {
+		v := a.verifier(t, integritypg.VerifierConfig{Tables: []integritypg.Table{table}, JoinInDatabase: join})
+		var fs []integrity.Finding
+		if _, err := v.VerifyTable(a.ctx, table, func(f integrity.Finding) { fs = append(fs, f) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) != 0 {
+			t.Fatalf("join %v: findings %+v", join, fs)
+		}
+	}
 	v := a.verifier(t, integritypg.VerifierConfig{Tables: []integritypg.Table{table}})
-	var fs []integrity.Finding
-	if _, err := v.VerifyTable(a.ctx, table, func(f integrity.Finding) { fs = append(fs, f) }); err != nil {
-		t.Fatal(err)
-	}
-	if len(fs) != 0 {
-		t.Fatalf("findings %+v", fs)
-	}
 
 	wrong := integritypg.Table{Domain: "attachment", Columns: []integritypg.Column{{Name: "data", Kind: canon.KindString}}}
 	if _, err := v.VerifyTable(a.ctx, wrong, nil); !errors.Is(err, integritypg.ErrSchema) {
