@@ -24,8 +24,13 @@ type MFAStore interface {
 // Backend is every store the server uses, all in memory or all in
 // Postgres.
 type Backend struct {
-	Name      string
-	Chat      Store
+	// Name is "memory" or "postgres", for logs.
+	Name string
+	// Chat holds users, channels, members and messages.
+	Chat Store
+	// The packages' stores: audit entries and checkpoints, wrapped
+	// fieldcrypt keysets, integrity tags and digests, retention policies
+	// and holds, sessions, MFA enrolments and policies, lockout counters.
 	Audit     audit.Store
 	Keysets   fieldcrypt.Store
 	Integrity integrity.Store
