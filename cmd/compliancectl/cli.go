@@ -151,14 +151,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.As(err, &ee) && ee == errFindings {
 		return exitFindings
 	}
-	fmt.Fprintf(stderr, "compliancectl %s: %v\n", cmd.name, err)
+	code := exitUsage
 	if errors.As(err, &ee) {
-		if ee.code == exitUsage {
-			fmt.Fprintf(stderr, "run 'compliancectl %s --help' for its flags and an example\n", cmd.name)
-		}
-		return ee.code
+		code = ee.code
 	}
-	return exitUsage
+	fmt.Fprintf(stderr, "compliancectl %s: %v\n", cmd.name, err)
+	if code == exitUsage && errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "run 'compliancectl %s --help' for its flags and an example\n", cmd.name)
+	}
+	if e.json {
+		// Automation reads one document on standard output, even on failure.
+		_ = json.NewEncoder(stdout).Encode(map[string]any{"error": err.Error(), "exit": code})
+	}
+	return code
 }
 
 // hoistFlags moves flags written before the command's words

@@ -274,6 +274,17 @@ func TestAuditVerify(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stdout, string(audit.FailTruncated))
 
+	// With --json even an error is one JSON document on standard output.
+	r = cli(t, f.env, "", "audit", "verify", "--json")
+	require.Equal(t, 2, r.code)
+	var failed struct {
+		Error string `json:"error"`
+		Exit  int    `json:"exit"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &failed))
+	require.Equal(t, 2, failed.Exit)
+	require.Contains(t, failed.Error, "no audit public key")
+
 	// A wrong public key is a usage error, not a finding.
 	r = cli(t, f.env, "", "audit", "verify", "--public-key", filepath.Join(f.dir, "config.json"))
 	require.Equal(t, 2, r.code)

@@ -306,14 +306,14 @@ compliancectl retention sweep --config compliancectl.json`,
 				if err != nil {
 					return err
 				}
+				// Count first, so that the result lists every scope, held or
+				// not, and the bar knows the total.
 				res := sweepResult{DryRun: *dry, AsOf: at.UTC()}
-				if *dry || isTerminal(e.stderr) {
-					due, err := setup.sweeper.DryRun(e.ctx)
-					if err != nil {
-						return fmt.Errorf("counting due rows: %w", err)
-					}
-					res.Scopes = fromDue(due)
+				due, err := setup.sweeper.DryRun(e.ctx)
+				if err != nil {
+					return fmt.Errorf("counting due rows: %w", err)
 				}
+				res.Scopes = fromDue(due)
 				if !*dry {
 					var total int64
 					for _, s := range res.Scopes {
@@ -326,9 +326,18 @@ compliancectl retention sweep --config compliancectl.json`,
 						return fmt.Errorf("sweep stopped (every committed batch is recorded; rerun to resume): %w", err)
 					}
 					res.Deleted, res.Busy = rep.Deleted, rep.Busy
-					res.Scopes = res.Scopes[:0]
+					for i := range res.Scopes {
+						s := &res.Scopes[i]
+						if c, ok := counts[s.Target+"\x00"+s.Tenant+"\x00"+s.Scope]; ok {
+							s.Deleted, s.Batches = c.Deleted, c.Batches
+							delete(counts, s.Target+"\x00"+s.Tenant+"\x00"+s.Scope)
+						}
+					}
+					// Rows that fell due between the count and the sweep.
 					for _, k := range order {
-						res.Scopes = append(res.Scopes, *counts[k])
+						if c, ok := counts[k]; ok {
+							res.Scopes = append(res.Scopes, *c)
+						}
 					}
 				}
 				if res.Scopes == nil {
