@@ -82,6 +82,7 @@ func TestReportEvidence(t *testing.T) {
 	require.Contains(t, text, "| message | yes | 7 | 7 |")
 	require.Contains(t, text, "| app-1 | 3 | 2 | 0 | 0 |")
 	require.Contains(t, text, "Active legal holds: 1")
+	require.Contains(t, text, "| absolute session lifetime | 24h0m0s | §4.2.3 (AAL2), §4.3.3 (AAL3): reauthenticate at least every 12 hours | NO | deviates: set session.Config.Lifetime to 12 hours or less |")
 
 	html := filepath.Join(f.dir, "evidence.html")
 	r = cli(t, f.env, "", "report", "evidence", "--format", "html", "--out", html)
