@@ -74,7 +74,7 @@ type MiddlewareConfig struct {
 	OnError func(r *http.Request, err error)
 	// RecordTimeout bounds how long a request waits for its entry (a full
 	// queue, a slow database) before failing as unaudited. Defaults to 5
-	// seconds.
+	// seconds. The wait does not end when the client disconnects.
 	RecordTimeout time.Duration
 }
 
@@ -101,7 +101,9 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 		cfg.RecordTimeout = 5 * time.Second
 	}
 	record := func(r *http.Request, route Route, status int) error {
-		ctx, cancel := context.WithTimeout(r.Context(), cfg.RecordTimeout)
+		// Not r.Context(): it ends when the client hangs up, and a client
+		// must not be able to keep its request out of the log that way.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RecordTimeout)
 		defer cancel()
 		_, err := cfg.Recorder.Record(ctx, cfg.event(r, route, status))
 		return err

@@ -206,3 +206,22 @@ func TestMiddlewareBoundsTheWaitForItsEntry(t *testing.T) {
 	require.Greater(t, rec.left, 50*time.Second, "the record waits under RecordTimeout")
 	require.LessOrEqual(t, rec.left, time.Minute)
 }
+
+// A client that hangs up must not be able to keep its request out of the
+// log: the denied requests of a prober that disconnects at once are
+// recorded all the same.
+func TestMiddlewareRecordsRequestsOfClientsThatHangUp(t *testing.T) {
+	store := audit.NewMemoryStore()
+	h, errs := newMiddleware(t, store, false)
+	const n = 40
+	for range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the client is gone before the handler returns
+		r := request("/messages/m-1", nil, "198.51.100.4:1234").WithContext(ctx)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	require.Empty(t, *errs)
+	page, err := store.Query(context.Background(), audit.Query{Tenant: "clinic-1", Limit: 2 * n})
+	require.NoError(t, err)
+	require.Len(t, page.Entries, n, "every denied request is in the log")
+}
