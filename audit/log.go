@@ -189,10 +189,17 @@ func (l *Log) Record(ctx context.Context, e Event) (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: empty stream", ErrInvalidEvent)
 	}
 
+	// Take a queue slot when there is one, even if ctx has ended: a select
+	// on both would pick at random and refuse an event the queue had room
+	// for. Only a full queue waits on ctx.
 	select {
 	case l.sem <- struct{}{}:
-	case <-ctx.Done():
-		return Entry{}, fmt.Errorf("%w: %w", ErrQueueFull, ctx.Err())
+	default:
+		select {
+		case l.sem <- struct{}{}:
+		case <-ctx.Done():
+			return Entry{}, fmt.Errorf("%w: %w", ErrQueueFull, ctx.Err())
+		}
 	}
 
 	req := &request{ev: e, done: make(chan result, 1)}

@@ -251,3 +251,23 @@ func TestLogCommitsUpToMaxInFlightBatches(t *testing.T) {
 	require.NoError(t, l.Close(context.Background()))
 	require.Len(t, g.MemoryStore.streams["t1"], 3)
 }
+
+// ErrQueueFull says the event was not recorded, so Record must not return
+// it while the queue has room, whatever the state of ctx.
+func TestLogQueuesWhileThereIsRoomEvenIfCtxEnded(t *testing.T) {
+	store := NewMemoryStore()
+	l, err := New(Config{Store: store})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	const n = 40
+	for i := range n {
+		_, err := l.Record(ctx, testEvent(i))
+		if err != nil {
+			require.ErrorIs(t, err, ErrNotDurable, "record %d", i)
+			require.NotErrorIs(t, err, ErrQueueFull, "record %d", i)
+		}
+	}
+	require.NoError(t, l.Close(context.Background()))
+	require.Len(t, store.streams["t1"], n, "every queued event is written")
+}
