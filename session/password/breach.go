@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -49,7 +50,7 @@ func (r RangeChecker) Breached(ctx context.Context, password string) (bool, erro
 
 	body, err := r.Fetch(ctx, prefix)
 	if err != nil {
-		return false, fmt.Errorf("password: breach range fetch: %w", err)
+		return false, fmt.Errorf("password: breach range fetch: %w", prefixHidden{err, prefix})
 	}
 	defer body.Close()
 
@@ -116,3 +117,19 @@ func isHex(s string) bool {
 	}
 	return true
 }
+
+// prefixHidden is a fetch error whose message has the hash prefix masked:
+// an HTTP client spells the URL, prefix included, into its errors, and
+// these reach OnBreachCheckError and so a log, where 20 bits of the
+// candidate password's SHA-1 have no business. It unwraps to the
+// original, so errors.Is and errors.As still see it.
+type prefixHidden struct {
+	err    error
+	prefix string
+}
+
+func (e prefixHidden) Error() string {
+	return regexp.MustCompile("(?i)"+regexp.QuoteMeta(e.prefix)).ReplaceAllLiteralString(e.err.Error(), "*****")
+}
+
+func (e prefixHidden) Unwrap() error { return e.err }
