@@ -42,6 +42,10 @@ const (
 // refreshBytes is the size of a refresh token's random value: 256 bits.
 const refreshBytes = 32
 
+// reuseResponseTimeout bounds the revocation and report that answer a
+// replayed refresh token, which run even if the caller's context ends.
+const reuseResponseTimeout = 30 * time.Second
+
 // refreshDomain is the canonical-encoding domain of a refresh-token hash.
 const refreshDomain = "session.refresh.v1"
 
@@ -389,11 +393,17 @@ func (m *Manager) Refresh(ctx context.Context, refreshToken string) (Tokens, err
 	case !res.Known:
 		return Tokens{}, ErrInvalidToken
 	case res.Reused:
-		if _, err := m.revoke(ctx, s, ReasonRefreshReuse); err != nil {
+		// The response to a replay must not depend on the replaying
+		// client staying connected: revoke and report on a context that
+		// keeps the request's values but not its cancellation, bounded
+		// so that a hung store still returns.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reuseResponseTimeout)
+		defer cancel()
+		if _, err := m.revoke(rctx, s, ReasonRefreshReuse); err != nil {
 			return Tokens{}, fmt.Errorf("session: refresh: revoke reused family: %w", err)
 		}
 		if h := m.cfg.Hooks.RefreshReused; h != nil {
-			h(ctx, ReuseEvent{AppID: s.AppID, UserID: s.UserID, SessionID: s.ID, At: now})
+			h(rctx, ReuseEvent{AppID: s.AppID, UserID: s.UserID, SessionID: s.ID, At: now})
 		}
 		return Tokens{}, fmt.Errorf("%w: %w", ErrInvalidToken, ErrTokenReused)
 	case !res.Rotated:
