@@ -80,6 +80,9 @@ const (
 type Log struct {
 	cfg Config
 	sem chan struct{}
+	// lingerMin and lingerMax bound the wait for released callers; see
+	// [Log.linger].
+	lingerMin, lingerMax time.Duration
 
 	mu     sync.Mutex
 	queues map[string]*queue
@@ -103,6 +106,8 @@ type result struct {
 type queue struct {
 	pending  []*request
 	inflight int           // batches being committed
+	released int           // callers answered since the last batch was taken
+	took     time.Duration // how long the last batch took to commit
 	full     chan struct{} // signalled when pending reaches MaxBatch
 	wake     chan struct{} // signalled on a new event or a finished batch
 }
@@ -145,10 +150,12 @@ func New(cfg Config) (*Log, error) {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
 	return &Log{
-		cfg:    cfg,
-		sem:    make(chan struct{}, cfg.QueueSize),
-		queues: map[string]*queue{},
-		cps:    map[string]cpState{},
+		cfg:       cfg,
+		lingerMin: 20 * time.Microsecond,
+		lingerMax: 2 * time.Millisecond,
+		sem:       make(chan struct{}, cfg.QueueSize),
+		queues:    map[string]*queue{},
+		cps:       map[string]cpState{},
 	}, nil
 }
 
@@ -244,14 +251,32 @@ func (l *Log) write(stream string, q *queue) {
 	defer l.wg.Done()
 	for {
 		l.mu.Lock()
-		if len(q.pending) == 0 && q.inflight == 0 {
+		idle := len(q.pending) == 0 && q.inflight == 0
+		if idle && q.released == 0 {
 			delete(l.queues, stream)
 			l.mu.Unlock()
 			return
 		}
-		if len(q.pending) == 0 || q.inflight >= l.cfg.MaxInFlight {
+		if !idle && (len(q.pending) == 0 || q.inflight >= l.cfg.MaxInFlight) {
 			l.mu.Unlock()
 			<-q.wake
+			continue
+		}
+		if q.released > 0 && l.cfg.MaxDelay == 0 && len(q.pending) < l.cfg.MaxBatch {
+			// Callers were just answered: give those that record again a
+			// moment to join the next batch (see linger). Idle, the writer
+			// also stays for them, rather than exit and leave the first to
+			// return to a batch of its own.
+			want := min(len(q.pending)+q.released, l.cfg.MaxBatch)
+			wait := min(max(q.took/8, l.lingerMin), l.lingerMax)
+			q.released = 0
+			l.mu.Unlock()
+			l.linger(q, want, wait)
+			continue
+		}
+		q.released = 0
+		if len(q.pending) == 0 {
+			l.mu.Unlock()
 			continue
 		}
 		batch := l.takeLocked(q, l.cfg.MaxBatch)
@@ -268,12 +293,40 @@ func (l *Log) write(stream string, q *queue) {
 			batch = append(batch, l.takeN(q, l.cfg.MaxBatch-len(batch))...)
 		}
 		go func() {
+			start := time.Now()
 			l.commit(stream, batch)
 			l.mu.Lock()
 			q.inflight--
+			q.released += len(batch)
+			q.took = time.Since(start)
 			l.mu.Unlock()
 			wake(q)
 		}()
+	}
+}
+
+// linger waits, at most wait, until q holds want events. It runs when a
+// batch has just answered its callers while others are queued: callers
+// in a loop record again at once, and without the wait the writer would
+// take the queued events a moment before they arrive, so a stream's
+// callers would split into two groups committing in turn, each batch half
+// the size it could be. wait is an eighth of the last commit's duration,
+// so the cost is bounded by a fraction of a commit.
+func (l *Log) linger(q *queue, want int, wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		n := len(q.pending)
+		l.mu.Unlock()
+		if n >= want {
+			return
+		}
+		select {
+		case <-q.wake:
+		case <-t.C:
+			return
+		}
 	}
 }
 

@@ -271,3 +271,44 @@ func TestLogQueuesWhileThereIsRoomEvenIfCtxEnded(t *testing.T) {
 	require.NoError(t, l.Close(context.Background()))
 	require.Len(t, store.streams["t1"], n, "every queued event is written")
 }
+
+// Callers that record again as soon as they are answered join the next
+// batch instead of splitting the stream into two groups that commit in
+// turn, whether or not other events were queued meanwhile.
+func TestLogWaitsForAnsweredCallersToRejoin(t *testing.T) {
+	g := newGatedStore()
+	l, err := New(Config{Store: g, MaxInFlight: 1})
+	require.NoError(t, err)
+	// Long bounds make the test deterministic: the wait ends as soon as
+	// the callers are back. The final wait, after the last batch, runs out
+	// in the background (no Close).
+	l.lingerMin, l.lingerMax = 5*time.Second, 5*time.Second
+
+	var wg sync.WaitGroup
+	loop := func(first, n int) {
+		defer wg.Done()
+		for i := range n {
+			if _, err := l.Record(context.Background(), testEvent(first+i)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	wg.Add(1)
+	go loop(0, 3)
+	require.Equal(t, 1, <-g.entered)
+	for c := 1; c <= 3; c++ {
+		wg.Add(1)
+		go loop(10*c, 2)
+	}
+	waitPending(t, l, "t1", 3)
+
+	g.release <- struct{}{}
+	require.Equal(t, 4, <-g.entered, "the answered caller joins the three queued ones")
+	g.release <- struct{}{}
+	require.Equal(t, 4, <-g.entered, "all four rejoin after an idle moment")
+	g.release <- struct{}{}
+	wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	require.Equal(t, []int{1, 4, 4}, g.sizes)
+}
