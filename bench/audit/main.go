@@ -44,6 +44,7 @@ func main() {
 	verifyN := flag.Int("verify", 200000, "entries in the stream verification reads")
 	inflight := flag.Int("inflight", 0, "audit.Config.MaxInFlight of the chained Log; 0 means its default")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.BoolVar(&chainedOnly, "chained-only", false, "run only the chained variant (no naive, unchained or verify runs)")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -66,7 +67,10 @@ func main() {
 	}
 }
 
-var maxInFlight int
+var (
+	maxInFlight int
+	chainedOnly bool
+)
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -129,6 +133,10 @@ func run(url string, dur time.Duration, writers, streams, conns, verifyN int) er
 	chained, err := runChained(ctx, store, dur, writers, streams)
 	if err != nil {
 		return fmt.Errorf("chained: %w", err)
+	}
+	if chainedOnly {
+		report("chained (group commit)", chained)
+		return nil
 	}
 	naive, err := runNaive(ctx, pool, dur, writers)
 	if err != nil {
@@ -270,19 +278,69 @@ func drive(dur time.Duration, writers int, op func(w, i int) error) (result, err
 	return result{n: n.Load(), elapsed: time.Since(start), latencies: lats}, firstErr
 }
 
-// countingStore counts the batches the Log writes.
+// countingStore counts the batches the Log writes, their sizes, and how
+// many Appends (of any stream) were in flight at once.
 type countingStore struct {
 	*auditpg.Store
-	batches atomic.Int64
+	batches  atomic.Int64
+	inflight atomic.Int64
+	maxConc  atomic.Int64
+
+	mu    sync.Mutex
+	sizes map[int]int // batch size bucket (upper bound, powers of 2) -> batches
+	conc  map[int64]int
 }
 
 func (c *countingStore) Append(ctx context.Context, stream string, events []audit.Event) ([]audit.Entry, error) {
 	c.batches.Add(1)
+	now := c.inflight.Add(1)
+	defer c.inflight.Add(-1)
+	for {
+		m := c.maxConc.Load()
+		if now <= m || c.maxConc.CompareAndSwap(m, now) {
+			break
+		}
+	}
+	bucket := 1
+	for bucket < len(events) {
+		bucket *= 2
+	}
+	c.mu.Lock()
+	c.sizes[bucket]++
+	c.conc[now]++
+	c.mu.Unlock()
 	return c.Store.Append(ctx, stream, events)
 }
 
+func (c *countingStore) histogram() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []int
+	for k := range c.sizes {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	fmt.Printf("chained: batch sizes (bucket <= n: batches):")
+	lo := 1
+	for _, k := range keys {
+		fmt.Printf(" %d-%d:%d", lo, k, c.sizes[k])
+		lo = k + 1
+	}
+	fmt.Println()
+	var ck []int64
+	for k := range c.conc {
+		ck = append(ck, k)
+	}
+	sort.Slice(ck, func(i, j int) bool { return ck[i] < ck[j] })
+	fmt.Printf("chained: Appends in flight when one starts (n: batches):")
+	for _, k := range ck {
+		fmt.Printf(" %d:%d", k, c.conc[k])
+	}
+	fmt.Printf(" (max %d)\n", c.maxConc.Load())
+}
+
 func runChained(ctx context.Context, store *auditpg.Store, dur time.Duration, writers, streams int) (result, error) {
-	cs := &countingStore{Store: store}
+	cs := &countingStore{Store: store, sizes: map[int]int{}, conc: map[int64]int{}}
 	log, err := audit.New(audit.Config{Store: cs, MaxInFlight: maxInFlight})
 	if err != nil {
 		return result{}, err
@@ -294,6 +352,7 @@ func runChained(ctx context.Context, store *auditpg.Store, dur time.Duration, wr
 	})
 	if b := cs.batches.Load(); b > 0 {
 		fmt.Printf("chained: %d batches, %.1f events per batch\n", b, float64(r.n)/float64(b))
+		cs.histogram()
 	}
 	return r, err
 }
