@@ -213,6 +213,11 @@ func (v *Verifier) verifyStreams(ctx context.Context, t Table, report func(integ
 // matcher pairs rows with tags and hands the pairs, in batches, to check.
 // Rows and tags it has not paired yet wait in maps, copied out of their
 // batch buffers.
+//
+// TODO: the maps hold whatever one scan has read ahead of the other; for
+// a table whose physical order is far from its tags' (say, after a bulk
+// reseal or a CLUSTER) that is most of the table. Spilling, or falling
+// back to JoinInDatabase past a limit, would bound it.
 type matcher struct {
 	check       func([]pair)
 	pairs       *sync.Pool
