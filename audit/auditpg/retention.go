@@ -18,6 +18,11 @@ import (
 // dropping it would cut a hole in the chain rather than its start.
 var ErrNotPrefix = errors.New("auditpg: partition is not a prefix of its streams")
 
+// ErrPartitionChanged means entries reached a partition while DropExpired
+// was dropping it (a writer appended a backdated event). The partition is
+// kept; a later run looks at it again.
+var ErrPartitionChanged = errors.New("auditpg: partition changed while being dropped")
+
 // DropOptions configures [Store.DropExpired].
 type DropOptions struct {
 	// Signer signs the horizon checkpoints. Required.
@@ -43,7 +48,9 @@ type Dropped struct {
 // Before dropping one it signs, saves and publishes a horizon checkpoint
 // for every stream in it, at the stream's last entry there, so that
 // verification starts after it. A run killed between the checkpoint and
-// the drop leaves the partition in place; the next run drops it.
+// the drop leaves the partition in place; the next run drops it. A
+// partition that gained entries meanwhile is kept, with
+// [ErrPartitionChanged].
 func (s *Store) DropExpired(ctx context.Context, opts DropOptions) ([]Dropped, error) {
 	if opts.Signer == nil {
 		return nil, fmt.Errorf("%w: DropOptions.Signer is nil", audit.ErrConfig)
@@ -161,6 +168,16 @@ func (s *Store) dropOne(ctx context.Context, part string, now time.Time, opts Dr
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, s.sql(`ALTER TABLE {{schema}}audit_entries DETACH PARTITION `)+table); err != nil {
 		return d, false, fmt.Errorf("auditpg: detach partition %s: %w", part, err)
+	}
+	// Detached under an exclusive lock, the partition can no longer
+	// change: it must hold exactly what the horizons cover, or an entry
+	// appended since (and already reported durable) would go with it.
+	var left int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&left); err != nil {
+		return d, false, fmt.Errorf("auditpg: recount partition %s: %w", part, err)
+	}
+	if left != d.Entries {
+		return d, false, fmt.Errorf("%w: %s", ErrPartitionChanged, part)
 	}
 	if _, err := tx.Exec(ctx, `DROP TABLE `+table); err != nil {
 		return d, false, fmt.Errorf("auditpg: drop partition %s: %w", part, err)

@@ -85,3 +85,45 @@ func TestDropExpiredRefusesAHole(t *testing.T) {
 	_, err = s.DropExpired(ctx, auditpg.DropOptions{Signer: keys.Signer, Now: time.Date(2026, 4, 20, 0, 0, 0, 0, time.UTC)})
 	require.ErrorIs(t, err, auditpg.ErrNotPrefix)
 }
+
+// lateWriter is a Publisher that, while DropExpired publishes its horizon,
+// has another instance append a backdated entry to the partition about to
+// be dropped.
+type lateWriter struct {
+	s   *auditpg.Store
+	err error
+}
+
+func (w *lateWriter) Publish(ctx context.Context, _ audit.Checkpoint) error {
+	e := audittest.Event("t1", 99)
+	e.Time, e.RetainUntil = time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	_, w.err = w.s.Append(ctx, "t1", []audit.Event{e})
+	return nil
+}
+
+func TestDropExpiredKeepsAPartitionWrittenDuringTheDrop(t *testing.T) {
+	db := pgtest.New(t)
+	s := newStore(t, db, db.Pool)
+	ctx := context.Background()
+	keys := audittest.NewKeys(t)
+
+	march := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	evs := audittest.Events("t1", 0, 3)
+	for i := range evs {
+		evs[i].Time, evs[i].RetainUntil = march.Add(time.Duration(i)*time.Hour), march.AddDate(0, 1, 0)
+	}
+	_, err := s.Append(ctx, "t1", evs)
+	require.NoError(t, err)
+
+	late := &lateWriter{s: s}
+	_, err = s.DropExpired(ctx, auditpg.DropOptions{Signer: keys.Signer, Publisher: late, Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
+	require.NoError(t, late.err)
+	require.ErrorIs(t, err, auditpg.ErrPartitionChanged)
+
+	var n int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_entries_202603`).Scan(&n))
+	require.Equal(t, 4, n, "the entry appended during the drop is still there")
+	rep, err := audit.Verify(ctx, s, audit.VerifyOptions{Stream: "t1", Verifier: keys.Verifier})
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), rep.Head.Seq)
+}
