@@ -21,9 +21,11 @@
 // the default) takes effect only after a grace period (DefaultGrace, 24
 // hours), and any later change to the same scope made within the grace
 // period cancels it, so a mistake can be undone before data is gone.
-// Lengthening takes effect at once; a sweep already running re-reads the
-// policy before each batch that starts a second or more after its last
-// read, so it applies the change from then on.
+// Lengthening takes effect at once, even for a sweep already running:
+// each batch checks, as part of the batch, that the tenant's policies have
+// not changed since the sweeper read them (on Postgres a change waits for
+// the batches in flight), and a batch that finds a change deletes nothing
+// and is retried on the new policy.
 //
 // # Sweeps
 //

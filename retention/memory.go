@@ -194,6 +194,9 @@ func (m *MemoryStore) SweepBatch(ctx context.Context, p BatchParams) (BatchResul
 	if l, ok := m.leases[lk]; ok && l.owner != p.Owner && l.until.After(p.Now) {
 		return BatchResult{}, ErrBusy
 	}
+	if vs := m.policies[p.AppID]; p.CheckPolicy && int64(len(vs)) != p.PolicyVersion {
+		return BatchResult{}, fmt.Errorf("%w: version %d, batch planned on %d", ErrPolicyChanged, len(vs), p.PolicyVersion)
+	}
 	key := checkpointKey{p.Target.Name, p.AppID, p.Scope.String()}
 	var after *Cursor
 	if c, ok := m.checkpoints[key]; ok {

@@ -146,6 +146,20 @@ func (p *Policies) Resolve(ctx context.Context, appID string, at time.Time) (Res
 	return p.resolve(appID, history, at), nil
 }
 
+// resolveLatest is Resolve, and also returns the newest version of the
+// tenant's policies, whether in force yet or not (zero: none).
+func (p *Policies) resolveLatest(ctx context.Context, appID string, at time.Time) (Resolved, int64, error) {
+	history, err := p.store.Policies(ctx, appID)
+	if err != nil {
+		return Resolved{}, 0, err
+	}
+	var latest int64
+	for _, v := range history {
+		latest = max(latest, v.Version)
+	}
+	return p.resolve(appID, history, at), latest, nil
+}
+
 // resolve picks, for each scope, the newest version in force at at. A
 // version waiting for its grace period is cancelled by any later version of
 // the same scope made before it took effect.

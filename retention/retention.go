@@ -26,6 +26,10 @@ var (
 	// ErrHook reports a batch rolled back because its deleter or batch hook
 	// failed.
 	ErrHook = errors.New("retention: batch hook failed")
+	// ErrPolicyChanged reports a batch that deleted nothing because the
+	// tenant's policies changed after the sweeper read them
+	// (BatchParams.CheckPolicy): the sweeper reads them again and retries.
+	ErrPolicyChanged = errors.New("retention: policy changed since it was read")
 )
 
 // DefaultPeriod is the retention period of a tenant that has none of its
@@ -249,6 +253,16 @@ type BatchParams struct {
 	Owner      string
 	Now        time.Time
 	LeaseUntil time.Time
+	// CheckPolicy asks the store to delete nothing and fail with
+	// ErrPolicyChanged when the tenant's newest policy version (in force or
+	// not; zero when it has none) is no longer PolicyVersion, the newest
+	// when Cutoff was computed. The check is part of the batch, so a period
+	// lengthened after the sweeper read it is never applied late: a store
+	// shared by several processes makes a policy change wait for the
+	// tenant's batches in flight, as a hold does. A store that ignores it
+	// applies a change from the sweeper's next read instead.
+	CheckPolicy   bool
+	PolicyVersion int64
 	// StatementTimeout and LockTimeout bound the batch's statements where
 	// the store supports them (zero: no bound).
 	StatementTimeout, LockTimeout time.Duration

@@ -641,3 +641,53 @@ func TestLeaseUsesDatabaseClock(t *testing.T) {
 	}
 	e.records.CheckOnce(t, rowIDs(e.rows))
 }
+
+// A policy change made from another instance while a batch is in flight
+// waits for the batch, and every later batch sees it: the period
+// lengthened then keeps the rest.
+func TestPolicyChangeWaitsForBatchInFlight(t *testing.T) {
+	e := newSweepEnv(t, 40)
+	ctx := context.Background()
+
+	inBatch := make(chan struct{})
+	release := make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo() // a failed test must not leave the batch waiting
+	var once sync.Once
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.OnBatch = func(ctx context.Context, r retention.Record) error {
+			once.Do(func() { close(inBatch); <-release })
+			return e.records.Hook(ctx, r)
+		}
+	})
+	swept := make(chan error, 1)
+	go func() { _, err := s.Run(ctx); swept <- err }()
+
+	<-inBatch
+	other, err := retention.NewPolicies(newStore(t, e.db.NewPool(t, nil)), retention.PoliciesConfig{Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan error, 1)
+	go func() {
+		_, err := other.SetPeriod(ctx, "app1", "", 100*day, "counsel")
+		changed <- err
+	}()
+	select {
+	case err := <-changed:
+		t.Fatalf("SetPeriod returned (%v) while a batch was in flight", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	letGo()
+	if err := <-changed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-swept; err != nil {
+		t.Fatal(err)
+	}
+
+	if got, want := e.ids(t), rowIDs(e.rows[10:]); !slices.Equal(got, want) {
+		t.Fatalf("left %v\nwant %v", got, want)
+	}
+	e.records.CheckOnce(t, rowIDs(e.rows[:10]))
+}

@@ -158,7 +158,9 @@ func (s *Store) keyExpr(param string) string {
 	return "hashtextextended(" + param + ", 0)"
 }
 
-// UpdatePolicy implements retention.Store.
+// UpdatePolicy implements retention.Store. It waits for the tenant's
+// batches in flight that check the policy (BatchParams.CheckPolicy), so
+// that each batch either commits before the change or sees it.
 func (s *Store) UpdatePolicy(ctx context.Context, appID string, change func([]retention.PolicyVersion) (retention.PolicyVersion, error)) (retention.PolicyVersion, error) {
 	tx, err := s.db.Begin(ctx)
 	if err != nil {

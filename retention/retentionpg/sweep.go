@@ -160,8 +160,11 @@ func millis(d time.Duration) string {
 //     live (ErrBusy), a transaction-scoped advisory lock on them is taken
 //     and the lease taken or renewed;
 //  3. the tenant's hold lock is taken shared, so a PlaceHold in progress
-//     finishes first and one that starts waits for this batch, and the
-//     checkpoint is read (steps 1 to 3 in one round trip);
+//     finishes first and one that starts waits for this batch; with
+//     CheckPolicy, so is its policy lock (an UpdatePolicy waits in the
+//     same way), and the batch fails with retention.ErrPolicyChanged if
+//     the newest version is not p.PolicyVersion; the checkpoint is read
+//     (steps 1 to 3 in one round trip);
 //  4. one statement picks the next rows after the checkpoint, skipping rows
 //     other transactions have locked, and deletes those no active hold
 //     covers, the hold check in the same statement; the same statement
@@ -207,6 +210,13 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 		WHERE l.owner = EXCLUDED.owner OR l.lease_until <= now()`,
 		p.Target.Name, p.Owner, ttl, s.key("sweep", p.Target.Name)+" "+strconv.Quote(p.AppID), p.AppID)
 	b.Queue("SELECT pg_advisory_xact_lock_shared("+s.keyExpr("$1")+")", s.key("hold", p.AppID))
+	if p.CheckPolicy {
+		// The policy lock taken shared, as the hold lock is, so that a
+		// policy change waits for this batch and the next statement (with
+		// a snapshot taken after the lock) sees every change committed.
+		b.Queue("SELECT pg_advisory_xact_lock_shared("+s.keyExpr("$1")+")", s.key("policy", p.AppID))
+		b.Queue("SELECT coalesce(max(version), 0) FROM "+s.t.policies+" WHERE app_id = $1", p.AppID)
+	}
 	b.Queue("SELECT cursor_time, cursor_id FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3",
 		p.AppID, p.Target.Name, scope)
 	br := tx.SendBatch(ctx, b)
@@ -229,6 +239,21 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
 		return retention.BatchResult{}, translate(ctx, "lock holds", err)
+	}
+	if p.CheckPolicy {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return retention.BatchResult{}, translate(ctx, "lock policy", err)
+		}
+		var latest int64
+		if err := br.QueryRow().Scan(&latest); err != nil {
+			_ = br.Close()
+			return retention.BatchResult{}, translate(ctx, "read policy version", err)
+		}
+		if latest != p.PolicyVersion {
+			_ = br.Close()
+			return retention.BatchResult{}, fmt.Errorf("%w: version %d, batch planned on %d", retention.ErrPolicyChanged, latest, p.PolicyVersion)
+		}
 	}
 	err = br.QueryRow().Scan(&c.Time, &c.ID)
 	switch {

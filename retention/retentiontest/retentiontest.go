@@ -50,6 +50,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ReleasedHoldAllowsDeletion", testReleasedHold},
 		{"HoldPlacedDuringSweep", testHoldDuringSweep},
 		{"LengtheningAppliesDuringSweep", testLengthenDuringSweep},
+		{"LengtheningAfterPolicyReadWins", testLengthenAfterRead},
 		{"KilledMidBatchResumes", testKilledMidBatch},
 		{"LeaseKeepsOtherInstancesOff", testLease},
 		{"LeaseIsPerTenant", testLeasePerTenant},
@@ -670,6 +671,47 @@ func testLengthenDuringSweep(t *testing.T, e *env) {
 		}
 	})
 	e.run(t, s)
+	e.checkLeft(t, ids(rs[5:]))
+	e.records.CheckOnce(t, ids(rs[:5]))
+}
+
+// beforeBatch is a store that calls before ahead of each SweepBatch (n
+// counts them from 1), after the sweeper has read the policies for it.
+type beforeBatch struct {
+	retention.Store
+	n      int
+	before func(ctx context.Context, n int) error
+}
+
+func (b *beforeBatch) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
+	b.n++
+	if err := b.before(ctx, b.n); err != nil {
+		return retention.BatchResult{}, err
+	}
+	return b.Store.SweepBatch(ctx, p)
+}
+
+// testLengthenAfterRead: a period lengthened after the sweeper read the
+// policies for a batch, and before the batch ran, already holds for that
+// batch: the batch checks the policy version it was planned on.
+func testLengthenAfterRead(t *testing.T, e *env) {
+	must[retention.PolicyVersion](t)(e.policies.SetPeriod(e.ctx, "app1", "", 30*day, "a"))
+	e.settle(t)
+	rs := rows("a", "app1", "c1", "u1", 20, 40*day)
+	e.h.Insert(t, rs...)
+
+	store := &beforeBatch{Store: e.h.Store, before: func(ctx context.Context, n int) error {
+		if n == 2 {
+			_, err := e.policies.SetPeriod(ctx, "app1", "", 100*day, "a")
+			return err
+		}
+		return nil
+	}}
+	s := e.sweeper(t, store, func(c *retention.SweeperConfig) { c.BatchSize, c.MinBatch, c.MaxBatch = 5, 5, 5 })
+	e.run(t, s)
+	if store.n < 2 {
+		t.Fatalf("%d batches; the test needs two", store.n)
+	}
 	e.checkLeft(t, ids(rs[5:]))
 	e.records.CheckOnce(t, ids(rs[:5]))
 }
