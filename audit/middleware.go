@@ -83,7 +83,9 @@ type MiddlewareConfig struct {
 // the route's event and its outcome from the status code (a status of 400
 // or more is a failure, so denied requests, 401 and 403, are recorded as
 // failures too). It records no bodies, headers or query strings; metadata
-// holds only the method, the route pattern and the status.
+// holds only the method, the route pattern and the status. Route fields an
+// event would refuse (longer than [MaxFieldLen], invalid UTF-8, a NUL byte)
+// are cut and cleaned, since they often come from the URL.
 //
 // By default a response is buffered until its entry is durable, and is
 // replaced by 503 Service Unavailable when recording fails: a response
@@ -160,11 +162,14 @@ func (cfg *MiddlewareConfig) event(r *http.Request, route Route, status int) Eve
 		Type:         route.Type,
 		Category:     route.Category,
 		Action:       route.Action,
-		ResourceType: route.ResourceType,
-		ResourceID:   route.ResourceID,
-		Subject:      route.Subject,
+		// The route often comes from the URL, so from the client: cut it to
+		// what an event accepts, or a prober could make its own requests
+		// unrecordable (and a denied one would then leave no trace).
+		ResourceType: truncateUTF8(route.ResourceType, MaxFieldLen),
+		ResourceID:   truncateUTF8(route.ResourceID, MaxFieldLen),
+		Subject:      truncateUTF8(route.Subject, MaxFieldLen),
 		Success:      status < 400,
-		Metadata:     map[string]string{"method": r.Method, "status": strconv.Itoa(status)},
+		Metadata:     map[string]string{"method": truncateUTF8(r.Method, 32), "status": strconv.Itoa(status)},
 	}
 	if r.Pattern != "" {
 		e.Metadata["route"] = truncateUTF8(r.Pattern, 256)
@@ -221,10 +226,10 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	return false
 }
 
-// truncateUTF8 makes s valid UTF-8 and cuts it to at most n bytes on a
-// rune boundary.
+// truncateUTF8 makes s valid UTF-8 without NUL bytes, as an event field
+// must be, and cuts it to at most n bytes on a rune boundary.
 func truncateUTF8(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "?"), "\x00", "?")
 	if len(s) <= n {
 		return s
 	}

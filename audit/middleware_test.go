@@ -225,3 +225,28 @@ func TestMiddlewareRecordsRequestsOfClientsThatHangUp(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Entries, n, "every denied request is in the log")
 }
+
+// A prober cannot keep its denied requests out of the log by sending a
+// resource id the event would refuse (too long, a NUL byte, bad UTF-8).
+func TestMiddlewareRecordsRequestsWithUnrulyResourceIDs(t *testing.T) {
+	store := audit.NewMemoryStore()
+	h, errs := newMiddleware(t, store, false)
+	paths := []string{
+		"/messages/" + strings.Repeat("a", 3*audit.MaxFieldLen),
+		"/messages/m%00-1",
+		"/messages/m%ff-1",
+	}
+	for i, p := range paths {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, request(p, nil, "198.51.100.4:1234"))
+		require.Equal(t, http.StatusForbidden, rec.Code, "path %d", i)
+	}
+	require.Empty(t, *errs)
+	page, err := store.Query(context.Background(), audit.Query{Tenant: "clinic-1"})
+	require.NoError(t, err)
+	require.Len(t, page.Entries, len(paths))
+	for _, e := range page.Entries {
+		require.False(t, e.Success)
+		require.LessOrEqual(t, len(e.ResourceID), audit.MaxFieldLen)
+	}
+}
