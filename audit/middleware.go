@@ -154,14 +154,14 @@ func (cfg *MiddlewareConfig) event(r *http.Request, route Route, status int) Eve
 		tenant = route.Tenant
 	}
 	e := Event{
-		Tenant:       tenant,
-		Actor:        actor.UserID,
-		SessionID:    actor.SessionID,
-		IP:           ClientIP(r, cfg.TrustedProxies),
-		UserAgent:    truncateUTF8(r.UserAgent(), MaxFieldLen),
-		Type:         route.Type,
-		Category:     route.Category,
-		Action:       route.Action,
+		Tenant:    tenant,
+		Actor:     actor.UserID,
+		SessionID: actor.SessionID,
+		IP:        ClientIP(r, cfg.TrustedProxies),
+		UserAgent: truncateUTF8(r.UserAgent(), MaxFieldLen),
+		Type:      route.Type,
+		Category:  route.Category,
+		Action:    route.Action,
 		// The route often comes from the URL, so from the client: cut it to
 		// what an event accepts, or a prober could make its own requests
 		// unrecordable (and a denied one would then leave no trace).
