@@ -92,7 +92,8 @@ type VerifyOptions struct {
 	// copy), checked alongside the source's own.
 	Checkpoints []Checkpoint
 	// Trusted is the latest checkpoint the verifier already trusted; a
-	// chain that ends before it, or disagrees with it, fails.
+	// chain that ends before it, or disagrees with it, fails. It must be
+	// of Stream ([ErrConfig] otherwise).
 	Trusted *Checkpoint
 	// Parallel, when above 1 and the source is a [RangeScanner], reads that
 	// many ranges of the chain at once and stitches them together. Any
@@ -132,6 +133,9 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (Report, error)
 	}
 	if opts.Verifier == nil {
 		return Report{}, fmt.Errorf("%w: VerifyOptions.Verifier is nil", ErrConfig)
+	}
+	if opts.Trusted != nil && opts.Trusted.Stream != opts.Stream {
+		return Report{}, fmt.Errorf("%w: VerifyOptions.Trusted is a checkpoint of another stream", ErrConfig)
 	}
 	stored, err := src.Checkpoints(ctx, opts.Stream)
 	if err != nil {
