@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -690,4 +691,48 @@ func TestPolicyChangeWaitsForBatchInFlight(t *testing.T) {
 		t.Fatalf("left %v\nwant %v", got, want)
 	}
 	e.records.CheckOnce(t, rowIDs(e.rows[:10]))
+}
+
+// A resource hold on a uuid row holds it however the uuid is spelled:
+// upper case, without hyphens, in braces.
+func TestUUIDResourceHoldAnySpelling(t *testing.T) {
+	e := newSweepEnv(t, 0)
+	ctx := context.Background()
+	ids := []string{
+		"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+		"b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12",
+		"c0eebc99-9c0b-4ef8-bb6d-6bb9bd380a13",
+		"d0eebc99-9c0b-4ef8-bb6d-6bb9bd380a14",
+	}
+	if _, err := e.db.Pool.Exec(ctx, `CREATE TABLE note (id uuid PRIMARY KEY, app_id text NOT NULL, at timestamptz NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := e.db.Pool.Exec(ctx, `INSERT INTO note VALUES ($1, 'app1', '2026-04-01')`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, spelling := range []string{strings.ToUpper(ids[0]), strings.ReplaceAll(ids[1], "-", ""), "{" + ids[2] + "}"} {
+		if _, err := e.policies.PlaceHold(ctx, "app1", retention.Resource(spelling), "case", "counsel"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
+		c.Targets = []retention.Target{{Table: "note", ID: "id", Time: "at"}}
+	})
+	if _, err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.db.Pool.Query(ctx, "SELECT id::text FROM note ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ids[:3]; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want the three held %v", left, want)
+	}
 }

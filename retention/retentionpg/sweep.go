@@ -21,6 +21,7 @@ type targetSQL struct {
 	table                                string
 	id, tenant, time, channel, user, res string // quoted column names; channel, user may be ""
 	idType, tenantType, channelType      string
+	userType, resType                    string
 	// byCTID: a plain table without children, where the rows a batch has
 	// locked can be deleted by their physical address. A partitioned or
 	// inherited table repeats ctids across partitions, so its batches
@@ -96,12 +97,13 @@ func (s *Store) target(ctx context.Context, t retention.Target) (*targetSQL, err
 			return nil, err
 		}
 	}
-	for _, col := range []string{t.User, t.Resource} {
-		if col != "" {
-			if _, err := typeOf(col); err != nil {
-				return nil, err
-			}
+	if t.User != "" {
+		if ts.userType, err = typeOf(t.User); err != nil {
+			return nil, err
 		}
+	}
+	if ts.resType, err = typeOf(t.Resource); err != nil {
+		return nil, err
 	}
 
 	s.mu.Lock()
@@ -136,14 +138,19 @@ func (ts *targetSQL) due(a *args, appID string, scope retention.Scope, exclude [
 // A target without a channel (user) column is wholly covered by any channel
 // (user) hold of the tenant: it cannot tell whose rows are whose.
 func (s *Store) held(ts *targetSQL, alias, appArg string) string {
-	match := func(kind, col string) string {
+	match := func(kind, col, typ string) string {
 		if col == "" {
 			return fmt.Sprintf("h.kind = '%s'", kind)
+		}
+		if typ == "uuid" {
+			// A uuid has several spellings (case, hyphens, braces) that
+			// name one value: the hold matches whichever it was given in.
+			return fmt.Sprintf("(h.kind = '%s' AND translate(lower(h.scope_id), '-{}', '') = translate(%s.%s::text, '-', ''))", kind, alias, col)
 		}
 		return fmt.Sprintf("(h.kind = '%s' AND h.scope_id = %s.%s::text)", kind, alias, col)
 	}
 	return fmt.Sprintf(`EXISTS (SELECT 1 FROM %s h WHERE h.app_id = %s AND h.released_at IS NULL AND (h.kind = 'tenant' OR %s OR %s OR %s))`,
-		s.t.holds, appArg, match("channel", ts.channel), match("user", ts.user), match("resource", ts.res))
+		s.t.holds, appArg, match("channel", ts.channel, ts.channelType), match("user", ts.user, ts.userType), match("resource", ts.res, ts.resType))
 }
 
 func millis(d time.Duration) string {
