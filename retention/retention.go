@@ -189,8 +189,10 @@ type Target struct {
 
 // Deleted is what a Target's Deleter is given: the rows of one batch.
 type Deleted struct {
+	// Target is the Target's Name.
 	Target string
-	AppID  string
+	// AppID is the tenant whose rows they were.
+	AppID string
 	// IDs are the deleted rows' ids in their text form.
 	IDs []string
 }
@@ -222,8 +224,10 @@ func (t Target) validate() error {
 
 // Cursor is a position in a target's keyset order (time, then id).
 type Cursor struct {
+	// Time is the last row's time column.
 	Time time.Time
-	ID   string
+	// ID is the last row's id, in its text form.
+	ID string
 }
 
 // BatchParams says which rows one batch may delete: at most Limit rows of
@@ -297,6 +301,8 @@ type BatchResult struct {
 // CountParams selects the rows a dry run counts: the same rows a batch with
 // the same fields would consider, from the start.
 type CountParams struct {
+	// Target, AppID, Scope, Exclude and Cutoff mean what they mean in
+	// BatchParams.
 	Target  Target
 	AppID   string
 	Scope   Scope

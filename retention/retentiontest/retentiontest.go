@@ -683,6 +683,7 @@ type beforeBatch struct {
 	before func(ctx context.Context, n int) error
 }
 
+// SweepBatch calls before, then the store's SweepBatch.
 func (b *beforeBatch) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
 	b.n++
 	if err := b.before(ctx, b.n); err != nil {
