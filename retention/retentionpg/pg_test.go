@@ -91,6 +91,8 @@ func TestHoldWaitsForBatchInFlight(t *testing.T) {
 
 	inBatch := make(chan struct{})
 	release := make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo() // a failed test must not leave the batch waiting
 	var once sync.Once
 	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
 		c.OnBatch = func(ctx context.Context, r retention.Record) error {
@@ -113,7 +115,7 @@ func TestHoldWaitsForBatchInFlight(t *testing.T) {
 		t.Fatalf("PlaceHold returned (%v) while a batch was in flight", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	close(release)
+	letGo()
 	if err := <-placed; err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +398,11 @@ func TestTwoInstancesOneLeader(t *testing.T) {
 		defer close(done)
 		rep, err = one.Run(ctx)
 	}()
-	<-started
+	select {
+	case <-started:
+	case <-done:
+		t.Fatalf("leader finished without a batch: %+v, %v", rep, err)
+	}
 	asked := 0
 	for running := true; running; {
 		select {
