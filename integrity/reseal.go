@@ -39,7 +39,9 @@ type ResealResult struct {
 	Digests int
 	// Unused lists the enabled keys, other than the primary, that no tag
 	// or digest in the store uses any more, in any domain: they can be
-	// disabled and later destroyed.
+	// disabled and later destroyed. Usage is counted by the stored key
+	// ids, which the verifier checks against the tags' own (a mismatch is
+	// [Altered]); verify before destroying a key.
 	Unused []uint32
 }
 

@@ -165,7 +165,9 @@ func (sc *Scan) RowMessage(tenant, id string, msg []byte, sealed *Sealed) {
 		return
 	}
 	sc.count(sealed)
-	if sc.keys.checkMessage(msg, sealed.Tag) != nil {
+	// The stored key id is not under the MAC, but reseal and key usage go
+	// by it: one that disagrees with the tag's own is tampering too.
+	if kid, _ := KeyID(sealed.Tag); kid != sealed.KeyID || sc.keys.checkMessage(msg, sealed.Tag) != nil {
 		sc.emit(Finding{Kind: Altered, Tenant: tenant, ID: id, Scope: sealed.Scope, KeyID: sealed.KeyID})
 	}
 }
