@@ -107,6 +107,7 @@ type queue struct {
 	pending  []*request
 	inflight int           // batches being committed
 	released int           // callers answered since the last batch was taken
+	rejoin   int           // events expected once they are back: see commit
 	took     time.Duration // how long the last batch took to commit
 	full     chan struct{} // signalled when pending reaches MaxBatch
 	wake     chan struct{} // signalled on a new event or a finished batch
@@ -267,14 +268,14 @@ func (l *Log) write(stream string, q *queue) {
 			// moment to join the next batch (see linger). Idle, the writer
 			// also stays for them, rather than exit and leave the first to
 			// return to a batch of its own.
-			want := min(len(q.pending)+q.released, l.cfg.MaxBatch)
+			want := min(max(q.rejoin, len(q.pending)), l.cfg.MaxBatch)
 			wait := min(max(q.took/8, l.lingerMin), l.lingerMax)
-			q.released = 0
+			q.released, q.rejoin = 0, 0
 			l.mu.Unlock()
 			l.linger(q, want, wait)
 			continue
 		}
-		q.released = 0
+		q.released, q.rejoin = 0, 0
 		if len(q.pending) == 0 {
 			l.mu.Unlock()
 			continue
@@ -294,7 +295,7 @@ func (l *Log) write(stream string, q *queue) {
 		}
 		go func() {
 			start := time.Now()
-			l.commit(stream, batch)
+			l.commit(stream, q, batch)
 			l.mu.Lock()
 			q.inflight--
 			q.released += len(batch)
@@ -359,7 +360,7 @@ func (l *Log) takeLocked(q *queue, n int) []*request {
 }
 
 // commit writes one batch and tells its callers.
-func (l *Log) commit(stream string, batch []*request) {
+func (l *Log) commit(stream string, q *queue, batch []*request) {
 	events := make([]Event, len(batch))
 	for i, r := range batch {
 		events[i] = r.ev
@@ -377,6 +378,12 @@ func (l *Log) commit(stream string, batch []*request) {
 	if err == nil {
 		l.maybeCheckpoint(stream, &entries[len(entries)-1])
 	}
+	// What the writer may expect once the callers about to be answered
+	// are back: those already queued, and them. Counted before answering,
+	// since the quickest of them queue again at once.
+	l.mu.Lock()
+	q.rejoin = max(q.rejoin, len(q.pending)+len(batch))
+	l.mu.Unlock()
 	for i, r := range batch {
 		<-l.sem
 		if err != nil {
