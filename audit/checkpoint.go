@@ -34,12 +34,18 @@ const (
 // outside the database lets a verifier catch a rewritten or truncated
 // chain.
 type Checkpoint struct {
-	Stream    string         `json:"stream"`
-	Seq       uint64         `json:"seq"`
-	Head      []byte         `json:"head"`
-	Time      time.Time      `json:"time"`
-	Kind      CheckpointKind `json:"kind"`
-	Signature []byte         `json:"signature"`
+	// Stream is the chain the checkpoint is about.
+	Stream string `json:"stream"`
+	// Seq is the entry it vouches for (for a horizon, the last removed).
+	Seq uint64 `json:"seq"`
+	// Head is the Hash of entry Seq.
+	Head []byte `json:"head"`
+	// Time is when it was signed, at microsecond precision.
+	Time time.Time `json:"time"`
+	// Kind says what it vouches for; empty is signed as [KindHead].
+	Kind CheckpointKind `json:"kind"`
+	// Signature covers [Checkpoint.SignedBytes]: every field above.
+	Signature []byte `json:"signature"`
 }
 
 // SignedBytes returns the canonical encoding the signature covers: every
