@@ -28,8 +28,9 @@ type DisclosureQuery struct {
 }
 
 // Disclosures returns every data access and data modification entry about
-// the subject or the resource in the period, newest first, successful or
-// not. With both Subject and ResourceID set it returns the union.
+// the subject or the resource in the period, and every emergency
+// (break-glass) access, newest first, successful or not. With both Subject
+// and ResourceID set it returns the union.
 func Disclosures(ctx context.Context, s Store, q DisclosureQuery) ([]Entry, error) {
 	if q.Tenant == "" || (q.Subject == "" && q.ResourceID == "") {
 		return nil, fmt.Errorf("%w: disclosures need a tenant and a subject or resource", ErrInvalidEvent)
@@ -50,7 +51,7 @@ func Disclosures(ctx context.Context, s Store, q DisclosureQuery) ([]Entry, erro
 	var out []Entry
 	for _, base := range queries {
 		err := eachEntry(ctx, s, base, func(e *Entry) error {
-			if e.Category != CategoryDataAccess && e.Category != CategoryDataModification {
+			if !disclosure(e) {
 				return nil
 			}
 			k := key{e.Stream, e.Seq}
@@ -152,4 +153,9 @@ func eachEntry(ctx context.Context, s Store, q Query, fn func(*Entry) error) err
 		}
 		q.Cursor = page.Next
 	}
+}
+
+// disclosure reports whether e belongs in an accounting of disclosures.
+func disclosure(e *Entry) bool {
+	return e.Category == CategoryDataAccess || e.Category == CategoryDataModification || e.Type == TypeEmergencyAccess
 }

@@ -133,3 +133,21 @@ func FuzzParseCursor(f *testing.F) {
 type rejectAll struct{}
 
 func (rejectAll) Verify(_, _ []byte) error { return audit.ErrBadSignature }
+
+// A break-glass access to a patient's record is an access to their data
+// and belongs in the accounting, although it is a security event.
+func TestDisclosuresIncludeEmergencyAccess(t *testing.T) {
+	ctx := context.Background()
+	s := audit.NewMemoryStore()
+	e := audittest.Event("t1", 0)
+	e.Type, e.Category, e.Action, e.Subject = audit.TypeEmergencyAccess, audit.CategorySecurity, audit.ActionRead, "patient-9"
+	login := audittest.Event("t1", 1)
+	login.Type, login.Category, login.Action, login.Subject = audit.TypeLogin, audit.CategoryAuthentication, audit.ActionLogin, "patient-9"
+	_, err := s.Append(ctx, "t1", []audit.Event{e, login})
+	require.NoError(t, err)
+
+	got, err := audit.Disclosures(ctx, s, audit.DisclosureQuery{Tenant: "t1", Subject: "patient-9"})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the emergency access, not the login")
+	require.Equal(t, audit.TypeEmergencyAccess, got[0].Type)
+}
