@@ -343,7 +343,9 @@ type Store interface {
 	// in the same step as the delete, and moves the scope's checkpoint.
 	// It returns ErrBusy when another owner's lease on the tenant's rows of
 	// the target has not expired. Leases are per tenant and target, so
-	// that every table carries the tenant and can be sharded by it.
+	// that every table carries the tenant and can be sharded by it. With
+	// p.CheckPolicy it returns ErrPolicyChanged, deleting nothing, when the
+	// tenant's policies have a version newer than p.PolicyVersion.
 	SweepBatch(ctx context.Context, p BatchParams) (BatchResult, error)
 	// ReleaseLease gives up owner's leases on a target, for every tenant.
 	ReleaseLease(ctx context.Context, target, owner string) error

@@ -8,5 +8,7 @@
 // way to insert rows and list what is left; Other, when set, opens a second
 // handle on the same data so that two instances can sweep at once. The
 // clauses set policies at a fixed instant, move a test Clock past their
-// grace period and then sweep, so no test sleeps.
+// grace period and then sweep, so no test sleeps. A store that measures
+// leases by its own clock rather than the sweeper's sets ExpireLeases, so
+// the lease clauses can make a lease run out.
 package retentiontest
