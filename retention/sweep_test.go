@@ -278,3 +278,40 @@ func TestTargetWithoutChannelsKeepsLongestAfterReRead(t *testing.T) {
 		t.Fatalf("left %+v after deleting %d, want only the 60-day-old row", rows, rep.Deleted)
 	}
 }
+
+// changingStore refuses every batch as if the tenant's policies changed
+// each time the sweeper read them.
+type changingStore struct {
+	*retention.MemoryStore
+	batches int
+}
+
+func (s *changingStore) SweepBatch(context.Context, retention.BatchParams) (retention.BatchResult, error) {
+	s.batches++
+	return retention.BatchResult{}, retention.ErrPolicyChanged
+}
+
+// Policies that change without end make the sweep give the scope up with
+// ErrPolicyChanged rather than retry forever; nothing is deleted.
+func TestEndlessPolicyChangesGiveUp(t *testing.T) {
+	ctx := context.Background()
+	store := &changingStore{MemoryStore: retention.NewMemoryStore()}
+	store.Insert("message", retention.Row{ID: "old", AppID: "app", Time: t0.Add(-retention.DefaultPeriod - time.Hour)})
+	p := newPolicies(t, store, func() time.Time { return t0 })
+	s, err := retention.NewSweeper(p, retention.SweeperConfig{
+		Targets: []retention.Target{messages},
+		Tenants: func(context.Context) ([]string, error) { return []string{"app"}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctx); !errors.Is(err, retention.ErrPolicyChanged) {
+		t.Fatalf("err = %v, want ErrPolicyChanged", err)
+	}
+	if store.batches < 2 || store.batches > 20 {
+		t.Fatalf("%d batches tried, want a few retries and then none", store.batches)
+	}
+	if rows := store.Rows("message"); len(rows) != 1 {
+		t.Fatalf("left %+v", rows)
+	}
+}
