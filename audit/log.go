@@ -32,7 +32,9 @@ type Config struct {
 	// MaxDelay is how long a stream's writer waits for a batch to fill
 	// before writing what it has. Zero (the default) writes at once; events
 	// that arrive during a write form the next batch, which already groups
-	// concurrent callers.
+	// concurrent callers, and right after a write the writer waits for the
+	// callers it answered to record again, at most an eighth of that
+	// write's duration (20µs to 2ms), so they share one batch.
 	MaxDelay time.Duration
 	// MaxInFlight bounds the batches of one stream being written at once.
 	// Defaults to 1, one batch at a time, which is right for stores whose
