@@ -99,10 +99,16 @@ const entryColumns = `seq, prev_hash, hash, tenant, at, actor, session_id, ip, u
 	category, action, resource_type, resource_id, subject, success, failure_reason, metadata, retain_until`
 
 // appendSQL moves the head from ($4, $5) to ($2, $3) and inserts the batch,
-// or does neither when the head is elsewhere.
-const appendSQL = `WITH moved AS (
+// or does neither when the head is elsewhere. It also makes the commit of
+// its transaction wait for the WAL flush when the session has
+// synchronous_commit off (a common tuning), since Record promises a
+// durable entry; any stricter setting is kept.
+const appendSQL = `WITH durable AS (
+	SELECT set_config('synchronous_commit', 'on', true) FROM (SELECT current_setting('synchronous_commit') AS sc) c WHERE c.sc = 'off'
+	UNION ALL SELECT 'kept'
+), moved AS (
 	UPDATE {{schema}}audit_heads SET seq = $2, hash = $3
-	WHERE stream = $1 AND seq = $4 AND hash = $5
+	WHERE stream = $1 AND seq = $4 AND hash = $5 AND (SELECT count(*) FROM durable) > 0
 	RETURNING 1
 )
 INSERT INTO {{schema}}audit_entries (stream, ` + entryColumns + `)
