@@ -201,7 +201,9 @@ func (s *Store) partitionsForEvents(ctx context.Context, events []audit.Event) e
 // the entries commit or roll back with the caller's own change. It locks
 // the stream's head row until tx ends: keep such transactions short, since
 // every other writer of the stream waits for them. The entries are durable
-// only once the caller commits.
+// only once the caller commits; if the session has synchronous_commit off,
+// AppendTx turns it on for the rest of tx, so that commit waits for the
+// flush.
 func (s *Store) AppendTx(ctx context.Context, tx Querier, stream string, events []audit.Event) ([]audit.Entry, error) {
 	if len(events) == 0 {
 		return nil, nil
