@@ -151,3 +151,36 @@ func TestDisclosuresIncludeEmergencyAccess(t *testing.T) {
 	require.Len(t, got, 1, "the emergency access, not the login")
 	require.Equal(t, audit.TypeEmergencyAccess, got[0].Type)
 }
+
+// An export stripped of its checkpoint lines still links up, so Verify
+// passes it; Report.Vouched says that no signature covers it.
+func TestVerifyReportsWhatCheckpointsVouchFor(t *testing.T) {
+	ctx := context.Background()
+	keys := audittest.NewKeys(t)
+	s := audit.NewMemoryStore()
+	log, err := audit.New(audit.Config{Store: s, Signer: keys.Signer, CheckpointEvery: 10, CheckpointInterval: time.Hour})
+	require.NoError(t, err)
+	for i := range 25 {
+		_, err := log.Record(ctx, audittest.Event("t1", i))
+		require.NoError(t, err)
+	}
+	rep, err := audit.Verify(ctx, s, audit.VerifyOptions{Stream: "t1", Verifier: keys.Verifier})
+	require.NoError(t, err)
+	require.Equal(t, uint64(20), rep.Vouched, "checkpoints at 10 and 20; 21-25 not yet vouched for")
+
+	var buf bytes.Buffer
+	_, err = audit.Export(ctx, &buf, s, audit.ExportOptions{Stream: "t1"})
+	require.NoError(t, err)
+	var stripped strings.Builder
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		if !strings.HasPrefix(line, `{"checkpoint"`) {
+			stripped.WriteString(line)
+		}
+	}
+	x, err := audit.ReadExport(strings.NewReader(stripped.String()))
+	require.NoError(t, err)
+	rep, err = audit.Verify(ctx, x, audit.VerifyOptions{Stream: x.Stream, Verifier: keys.Verifier, From: x.From})
+	require.NoError(t, err)
+	require.Zero(t, rep.Checkpoints)
+	require.Zero(t, rep.Vouched, "nothing signed vouches for a stripped export")
+}

@@ -117,6 +117,14 @@ type Report struct {
 	Entries int
 	// Checkpoints is how many signed checkpoints were checked.
 	Checkpoints int
+	// Vouched is the highest sequence number checked that a signed
+	// checkpoint vouches for; 0 if none. Entries after it link to the
+	// chain but no signature covers them yet: whoever can write the
+	// source could have cut or rewritten them (an export stripped of its
+	// checkpoint lines verifies with Vouched 0). A verifier that must
+	// rule that out requires Vouched to reach the entries it cares about,
+	// or passes published checkpoints.
+	Vouched uint64
 }
 
 // errStop ends a scan once a failure is known.
@@ -235,6 +243,7 @@ type verifier struct {
 	suspect    *suspect
 	rewritten  uint64 // seq whose hash disagrees with a checkpoint, 0 if none
 	storedHead uint64 // the source's own head seq, read before the scan
+	vouched    uint64 // highest seq that matched a signed checkpoint
 	fail       *Failure
 }
 
@@ -295,8 +304,12 @@ func (v *verifier) step(e *Entry) error {
 	if v.rewritten != 0 {
 		return v.failAt(FailRewritten, v.rewritten, "hash differs from a signed checkpoint")
 	}
-	if h, ok := v.heads[e.Seq]; ok && !hashEqual(h, e.Hash) {
-		v.rewritten = e.Seq // reported at the next step, unless that finds worse
+	if h, ok := v.heads[e.Seq]; ok {
+		if hashEqual(h, e.Hash) {
+			v.vouched = e.Seq
+		} else {
+			v.rewritten = e.Seq // reported at the next step, unless that finds worse
+		}
 	}
 
 	v.lastPrev = v.prev
@@ -325,7 +338,7 @@ func (v *verifier) finish() {
 }
 
 func (v *verifier) report(from uint64) Report {
-	r := Report{Stream: v.stream, From: from, Anchored: v.anchored, Entries: v.count, Checkpoints: v.checked}
+	r := Report{Stream: v.stream, From: from, Anchored: v.anchored, Entries: v.count, Checkpoints: v.checked, Vouched: v.vouched}
 	if v.count > 0 {
 		r.Head = Head{Stream: v.stream, Seq: v.n - 1, Hash: append([]byte(nil), v.prev[:]...)}
 	}
@@ -402,6 +415,7 @@ func verifyParallel(ctx context.Context, rs RangeScanner, opts VerifyOptions, ba
 	v.anchored = base.anchored
 	for _, p := range ps[:len(ps)-1] {
 		v.count += p.v.count
+		v.vouched = max(v.vouched, p.v.vouched)
 	}
 	v.finish()
 	if v.fail != nil {

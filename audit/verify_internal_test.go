@@ -170,6 +170,7 @@ func TestVerifyCleanChain(t *testing.T) {
 		require.Equal(t, m.streams["t1"][9].Hash, rep.Head.Hash)
 		require.True(t, rep.Anchored)
 		require.Equal(t, 1, rep.Checkpoints)
+		require.Equal(t, uint64(10), rep.Vouched, "parallel %d", parallel)
 	}
 }
 
