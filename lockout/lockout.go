@@ -52,6 +52,7 @@ type LockedError struct {
 	Hard bool
 }
 
+// Error names the locked counter and when to retry, never the account.
 func (e *LockedError) Error() string {
 	if e.Hard {
 		return fmt.Sprintf("%v: %s counter needs an administrator to unlock", ErrLocked, e.Kind)

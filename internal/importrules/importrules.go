@@ -43,6 +43,7 @@ type Violation struct {
 	Rule    string
 }
 
+// String describes the violation in one line.
 func (v Violation) String() string {
 	return fmt.Sprintf("%s depends on %s: %s", v.Package, v.Dep, v.Rule)
 }
