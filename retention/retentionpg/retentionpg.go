@@ -5,10 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/chatsdk/compliance/internal/pgmigrate"
 	"github.com/chatsdk/compliance/retention"
 )
 
@@ -80,58 +78,7 @@ func New(db DB, cfg Config) (*Store, error) {
 // under an advisory lock, so instances starting together apply each once.
 // It is idempotent.
 func Migrate(ctx context.Context, db DB, cfg Config) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("retentionpg: migrate: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('retentionpg.migrate:' || $1, 0))", cfg.Schema); err != nil {
-		return fmt.Errorf("retentionpg: migrate lock: %w", err)
-	}
-	if cfg.Schema != "" {
-		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
-			return fmt.Errorf("retentionpg: migrate: %w", err)
-		}
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS retention_migrations (
-		version    integer     PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("retentionpg: migrate: %w", err)
-	}
-
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("retentionpg: migration %s has no number", base)
-		}
-		var done bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM retention_migrations WHERE version = $1)", version).Scan(&done); err != nil {
-			return fmt.Errorf("retentionpg: migrate: %w", err)
-		}
-		if done {
-			continue
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			return fmt.Errorf("retentionpg: migration %s: %w", base, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO retention_migrations (version) VALUES ($1)", version); err != nil {
-			return fmt.Errorf("retentionpg: migrate: %w", err)
-		}
-	}
-	return tx.Commit(ctx)
+	return pgmigrate.Apply(ctx, db, pgmigrate.Set{Name: "retentionpg", Table: "retention_migrations", FS: migrations, Dir: "migrations"}, cfg.Schema)
 }
 
 type txKey struct{}

@@ -5,15 +5,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chatsdk/compliance/internal/pgmigrate"
 	"github.com/chatsdk/compliance/session"
 )
 
@@ -151,61 +150,7 @@ func New(db DB, cfg Config) (*Store, error) {
 // transaction under an advisory lock, so instances starting together apply
 // each once. It is idempotent.
 func Migrate(ctx context.Context, db TxBeginner, cfg Config) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("sessionpg: migrate: %w", err)
-	}
-	sort.Strings(names)
-
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("sessionpg: migrate: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('sessionpg.migrate:' || $1, 0))", cfg.Schema); err != nil {
-		return fmt.Errorf("sessionpg: migrate: lock: %w", err)
-	}
-	if cfg.Schema != "" {
-		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
-			return fmt.Errorf("sessionpg: migrate: %w", err)
-		}
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS session_migrations (
-		version    integer     PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("sessionpg: migrate: %w", err)
-	}
-
-	for _, name := range names {
-		file := strings.TrimPrefix(name, "migrations/")
-		num, _, _ := strings.Cut(file, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("sessionpg: migration %s has no number", file)
-		}
-		var done bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM session_migrations WHERE version = $1)", version).Scan(&done); err != nil {
-			return fmt.Errorf("sessionpg: migrate: %w", err)
-		}
-		if done {
-			continue
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("sessionpg: migrate: %w", err)
-		}
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			return fmt.Errorf("sessionpg: migration %s: %w", file, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO session_migrations (version) VALUES ($1)", version); err != nil {
-			return fmt.Errorf("sessionpg: migrate: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("sessionpg: migrate: %w", err)
-	}
-	return nil
+	return pgmigrate.Apply(ctx, db, pgmigrate.Set{Name: "sessionpg", Table: "session_migrations", FS: migrations, Dir: "migrations"}, cfg.Schema)
 }
 
 // scanSession scans the session columns, after any leading destinations.

@@ -5,12 +5,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/chatsdk/compliance/internal/pgmigrate"
 	"github.com/chatsdk/compliance/session/mfa"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -77,54 +74,7 @@ func (s *Store) WithDB(db DB) *Store {
 // so several instances starting at once apply each migration once. It is
 // idempotent. The schema, when set, must exist.
 func Migrate(ctx context.Context, db DB, opts Options) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("mfapg: list migrations: %w", err)
-	}
-	sort.Strings(names)
-
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "mfapg.migrate:"+opts.Schema); err != nil {
-			return fmt.Errorf("mfapg: take migration lock: %w", err)
-		}
-		if opts.Schema != "" {
-			if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{opts.Schema}.Sanitize()); err != nil {
-				return fmt.Errorf("mfapg: set search_path: %w", err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
-			version    integer     PRIMARY KEY,
-			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return fmt.Errorf("mfapg: create migrations table: %w", err)
-		}
-
-		for _, name := range names {
-			base := strings.TrimPrefix(name, "migrations/")
-			num, _, _ := strings.Cut(base, "_")
-			version, err := strconv.Atoi(num)
-			if err != nil {
-				return fmt.Errorf("mfapg: migration %s: name must start with a number", base)
-			}
-			var applied bool
-			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM mfa_schema_migrations WHERE version = $1)", version).Scan(&applied); err != nil {
-				return fmt.Errorf("mfapg: read migrations: %w", err)
-			}
-			if applied {
-				continue
-			}
-			sql, err := migrations.ReadFile(name)
-			if err != nil {
-				return fmt.Errorf("mfapg: read %s: %w", base, err)
-			}
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
-				return fmt.Errorf("mfapg: apply %s: %w", base, err)
-			}
-			if _, err := tx.Exec(ctx, "INSERT INTO mfa_schema_migrations (version) VALUES ($1)", version); err != nil {
-				return fmt.Errorf("mfapg: record %s: %w", base, err)
-			}
-		}
-		return nil
-	})
+	return pgmigrate.Apply(ctx, db, pgmigrate.Set{Name: "mfapg", Table: "mfa_schema_migrations", FS: migrations, Dir: "migrations"}, opts.Schema)
 }
 
 // SavePending implements mfa.Store.
