@@ -5,12 +5,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/chatsdk/compliance/integrity"
+	"github.com/chatsdk/compliance/internal/pgmigrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -81,57 +78,7 @@ func (s *Store) With(q Querier) *Store {
 // idempotent and safe to call from several instances at once: the
 // migrations run in one transaction under an advisory lock.
 func Migrate(ctx context.Context, q Querier, cfg Config) error {
-	files, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	slices.Sort(files)
-
-	tx, err := q.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("integritypg: migrate: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('integritypg.migrate', 0))"); err != nil {
-		return fmt.Errorf("integritypg: migrate: lock: %w", err)
-	}
-	if cfg.Schema != "" {
-		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
-			return fmt.Errorf("integritypg: migrate: search_path: %w", err)
-		}
-	}
-	if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS integrity_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"); err != nil {
-		return fmt.Errorf("integritypg: migrate: %w", err)
-	}
-	for _, f := range files {
-		base := strings.TrimPrefix(f, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("integritypg: migration %s lacks a number", base)
-		}
-		var done bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM integrity_migrations WHERE version = $1)", v).Scan(&done); err != nil {
-			return fmt.Errorf("integritypg: migrate: %w", err)
-		}
-		if done {
-			continue
-		}
-		sql, err := migrations.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, string(sql)); err != nil {
-			return fmt.Errorf("integritypg: migration %s: %w", base, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO integrity_migrations (version) VALUES ($1)", v); err != nil {
-			return fmt.Errorf("integritypg: migrate: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("integritypg: migrate: %w", err)
-	}
-	return nil
+	return pgmigrate.Apply(ctx, q, pgmigrate.Set{Name: "integritypg", Table: "integrity_migrations", FS: migrations, Dir: "migrations"}, cfg.Schema)
 }
 
 // Update runs fn in a transaction (a savepoint when the store is bound to

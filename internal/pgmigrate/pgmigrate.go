@@ -6,7 +6,8 @@
 // A migration file is named NNNN_what.sql; its number is its version. The
 // versions applied are recorded in the adapter's own bookkeeping table.
 // When a schema is given, the transaction's search_path is set to it, so
-// the files use unqualified table names; the schema must exist.
+// the files use unqualified table names; the schema must exist unless the
+// Set says to create it.
 package pgmigrate
 
 import (
@@ -40,6 +41,9 @@ type Set struct {
 	// FS holds the files; Dir is their folder in it ("migrations").
 	FS  fs.FS
 	Dir string
+	// CreateSchema creates the schema when it does not exist yet;
+	// otherwise a missing schema is an error.
+	CreateSchema bool
 }
 
 // Apply applies the migrations of set that schema has not had yet. It is
@@ -55,6 +59,11 @@ func Apply(ctx context.Context, db Beginner, set Set, schema string) error {
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", set.Name+".migrate:"+schema); err != nil {
 			return fmt.Errorf("lock: %w", err)
+		}
+		if schema != "" && set.CreateSchema {
+			if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
 		}
 		if schema != "" {
 			if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{schema}.Sanitize()); err != nil {

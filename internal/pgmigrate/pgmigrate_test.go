@@ -1,6 +1,7 @@
 package pgmigrate_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -91,5 +92,28 @@ func TestUnnumberedFileRefused(t *testing.T) {
 	files := fstest.MapFS{"migrations/init.sql": {Data: []byte("SELECT 1")}}
 	if err := pgmigrate.Apply(t.Context(), db.Pool, set(files), db.Schema); !errors.Is(err, pgmigrate.ErrName) {
 		t.Fatalf("error %v, want ErrName", err)
+	}
+}
+
+func TestCreateSchema(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := t.Context()
+	schema := db.Schema + "_new"
+	t.Cleanup(func() { _, _ = db.Pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+
+	s := set(twoFiles)
+	if err := pgmigrate.Apply(ctx, db.Pool, s, schema); err == nil {
+		t.Fatal("a missing schema was accepted without CreateSchema")
+	}
+	s.CreateSchema = true
+	if err := pgmigrate.Apply(ctx, db.Pool, s, schema); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, "SELECT count(*) FROM "+schema+".t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d rows in the created schema, want 1", n)
 	}
 }
