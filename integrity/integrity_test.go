@@ -29,6 +29,17 @@ func TestMemoryStoreConformance(t *testing.T) {
 	})
 }
 
+// plainStore hides the memory store's BatchReader, so the suite runs
+// CheckAll's one-read-per-record path.
+type plainStore struct{ integrity.Store }
+
+func TestConformanceWithoutBatchReader(t *testing.T) {
+	integritytest.Run(t, func(t *testing.T) integritytest.Harness {
+		s := integrity.NewMemoryStore()
+		return integritytest.Harness{Store: plainStore{s}, Tamper: s}
+	})
+}
+
 type vectorField struct {
 	Kind  string `json:"kind"`
 	Value string `json:"value,omitempty"`

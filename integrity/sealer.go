@@ -3,6 +3,7 @@ package integrity
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -127,6 +128,47 @@ func (s *Sealer) Check(ctx context.Context, r Record) error {
 		return err
 	}
 	return s.keys.Check(r, sealed.Tag)
+}
+
+// CheckAll verifies many records as read, as [Sealer.Check] does each, in
+// one store read when the store is a [BatchReader] (one round trip on
+// Postgres for a page of messages) and one read per record otherwise. It
+// returns one result per record, in the order of recs: nil, [ErrNotSealed]
+// or [ErrMismatch]. err is non-nil only when the store could not be read,
+// and results is then nil, so a caller can tell "this row was altered"
+// from "the tags could not be read".
+func (s *Sealer) CheckAll(ctx context.Context, recs []Record) (results []error, err error) {
+	results = make([]error, len(recs))
+	if len(recs) == 0 {
+		return results, nil
+	}
+	br, ok := s.store.(BatchReader)
+	if !ok {
+		for i, r := range recs {
+			results[i] = s.Check(ctx, r)
+			if results[i] != nil && !errors.Is(results[i], ErrNotSealed) && !errors.Is(results[i], ErrMismatch) {
+				return nil, results[i]
+			}
+		}
+		return results, nil
+	}
+	keys := make([]Key, len(recs))
+	for i, r := range recs {
+		keys[i] = Key{Domain: r.Domain, Tenant: r.Tenant, ID: r.ID}
+	}
+	tags, err := br.SealedMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		sealed, ok := tags[keys[i]]
+		if !ok {
+			results[i] = ErrNotSealed
+			continue
+		}
+		results[i] = s.keys.Check(r, sealed.Tag)
+	}
+	return results, nil
 }
 
 type scopeDelta struct {

@@ -82,6 +82,16 @@ type Store interface {
 	KeyUsage(ctx context.Context) (map[uint32]int64, error)
 }
 
+// BatchReader is an optional interface of a [Store]: it reads many rows'
+// tags at once, for [Sealer.CheckAll]. The memory store and integritypg
+// offer it.
+type BatchReader interface {
+	// SealedMany returns the tags the store holds for keys, by key. A key
+	// the store holds no tag for is absent from the map; duplicate keys
+	// are allowed.
+	SealedMany(ctx context.Context, keys []Key) (map[Key]Sealed, error)
+}
+
 // MemoryStore is a [Store] in process memory, for tests, examples and
 // single-process use. The zero MemoryStore is not usable; call
 // [NewMemoryStore]. It is safe for concurrent use; updates are serialised.
@@ -91,7 +101,10 @@ type MemoryStore struct {
 	digests map[ScopeKey]Digest
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store       = (*MemoryStore)(nil)
+	_ BatchReader = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
@@ -194,6 +207,19 @@ func (m *MemoryStore) Sealed(_ context.Context, k Key) (Sealed, error) {
 		return Sealed{}, ErrNotSealed
 	}
 	return cloneSealed(s), nil
+}
+
+// SealedMany returns the tags held for keys; see [BatchReader].
+func (m *MemoryStore) SealedMany(_ context.Context, keys []Key) (map[Key]Sealed, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[Key]Sealed, len(keys))
+	for _, k := range keys {
+		if s, ok := m.rows[k]; ok {
+			out[k] = cloneSealed(s)
+		}
+	}
+	return out, nil
 }
 
 // List returns a page of a domain's sealed rows.

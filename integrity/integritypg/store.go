@@ -51,7 +51,10 @@ type Store struct {
 	runs    string
 }
 
-var _ integrity.Store = (*Store)(nil)
+var (
+	_ integrity.Store       = (*Store)(nil)
+	_ integrity.BatchReader = (*Store)(nil)
+)
 
 // New returns a Store on q. Run [Migrate] first.
 func New(q Querier, cfg Config) *Store {
@@ -304,6 +307,36 @@ func (s *Store) Sealed(ctx context.Context, k integrity.Key) (integrity.Sealed, 
 	}
 	if err != nil {
 		return integrity.Sealed{}, fmt.Errorf("integritypg: read tag: %w", err)
+	}
+	return out, nil
+}
+
+// SealedMany returns the tags held for keys in one statement; see
+// [integrity.BatchReader].
+func (s *Store) SealedMany(ctx context.Context, keys []integrity.Key) (map[integrity.Key]integrity.Sealed, error) {
+	out := make(map[integrity.Key]integrity.Sealed, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	domains := make([]string, len(keys))
+	tenants := make([]string, len(keys))
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		domains[i], tenants[i], ids[i] = k.Domain, k.Tenant, k.ID
+	}
+	rows, err := s.q.Query(ctx, `SELECT t.domain, t.app_id, t.row_id, t.scope, t.key_id, t.tag
+		FROM `+s.tags+` t
+		JOIN (SELECT DISTINCT d, a, r FROM unnest($1::text[], $2::text[], $3::text[]) AS k(d, a, r)) k
+		  ON t.domain = k.d AND t.app_id = k.a AND t.row_id = k.r`, domains, tenants, ids)
+	if err != nil {
+		return nil, fmt.Errorf("integritypg: read tags: %w", err)
+	}
+	got, err := pgx.CollectRows(rows, scanSealed)
+	if err != nil {
+		return nil, fmt.Errorf("integritypg: read tags: %w", err)
+	}
+	for _, g := range got {
+		out[g.Key] = g
 	}
 	return out, nil
 }

@@ -235,6 +235,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Harness) {
 	}{
 		{"SealedReturnsTag", false, testSealedReturnsTag},
 		{"NotSealed", false, testNotSealed},
+		{"SealedMany", false, testSealedMany},
+		{"CheckAllFindsEachBadRow", false, testCheckAll},
+		{"CheckAllSwappedTags", true, testCheckAllSwapped},
 		{"ResealReplacesTag", false, testResealReplacesTag},
 		{"ForgetTakesRowsOutOfDigest", false, testForget},
 		{"FailedUpdateChangesNothing", false, testFailedUpdate},
@@ -288,6 +291,112 @@ func testNotSealed(t *testing.T, b *bundle) {
 	}
 	if err := b.sealer.Check(b.ctx, Message("t1", "nope", "c", "x", b.day)); !errors.Is(err, integrity.ErrNotSealed) {
 		t.Fatalf("Check(unknown) = %v, want ErrNotSealed", err)
+	}
+}
+
+// testSealedMany reads many tags at once: present keys by key, absent
+// keys left out, duplicates and other tenants and domains no trouble.
+func testSealedMany(t *testing.T, b *bundle) {
+	br, ok := b.h.Store.(integrity.BatchReader)
+	if !ok {
+		// CheckAll falls back to one read per record; testCheckAll covers it.
+		return
+	}
+	rs := b.seal(t, "c1", 3)
+	other := Message("t2", rs[0].ID, "c1", "other tenant", b.day)
+	if err := b.sealer.Seal(b.ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	absent := integrity.Key{Domain: domain, Tenant: "t1", ID: "nope"}
+	otherDomain := integrity.Key{Domain: "attachment", Tenant: "t1", ID: rs[1].ID}
+	keys := []integrity.Key{keyOf(rs[2]), absent, keyOf(rs[0]), keyOf(rs[0]), keyOf(other), otherDomain}
+	got, err := br.SealedMany(b.ctx, keys)
+	if err != nil {
+		t.Fatalf("SealedMany: %v", err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("SealedMany returned %d tags, want 3 (rs[0], rs[2], other)", len(got))
+	}
+	for _, r := range []integrity.Record{rs[0], rs[2], other} {
+		s, ok := got[keyOf(r)]
+		if !ok {
+			t.Fatalf("SealedMany lacks %v", keyOf(r))
+		}
+		if s.Key != keyOf(r) || s.Scope != r.Scope {
+			t.Fatalf("SealedMany[%v] = key %v scope %q", keyOf(r), s.Key, s.Scope)
+		}
+		if err := b.keys.Check(r, s.Tag); err != nil {
+			t.Fatalf("SealedMany[%v] tag does not check: %v", keyOf(r), err)
+		}
+	}
+	if _, ok := got[absent]; ok {
+		t.Fatal("SealedMany returned a tag for an unsealed key")
+	}
+	if _, ok := got[otherDomain]; ok {
+		t.Fatal("SealedMany returned a tag of another domain")
+	}
+	if got, err := br.SealedMany(b.ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("SealedMany(nil) = %v, %v; want empty", got, err)
+	}
+}
+
+// testCheckAll checks a page of records as read: every genuine record
+// passes and each edited or unsealed one fails at its own position.
+func testCheckAll(t *testing.T, b *bundle) {
+	rs := b.seal(t, "c1", 5)
+	page := slices.Clone(rs)
+	page[1].Fields = slices.Clone(rs[1].Fields)
+	page[1].Fields[1] = canon.String("edited")
+	page[3].Tenant = "t2" // the same id read under another tenant
+	page = append(page, Message("t1", "intruder", "c1", "x", b.day))
+	results, err := b.sealer.CheckAll(b.ctx, page)
+	if err != nil {
+		t.Fatalf("CheckAll: %v", err)
+	}
+	if len(results) != len(page) {
+		t.Fatalf("CheckAll returned %d results for %d records", len(results), len(page))
+	}
+	want := []error{nil, integrity.ErrMismatch, nil, integrity.ErrNotSealed, nil, integrity.ErrNotSealed}
+	for i := range page {
+		if want[i] == nil && results[i] != nil || want[i] != nil && !errors.Is(results[i], want[i]) {
+			t.Errorf("CheckAll[%d] = %v, want %v", i, results[i], want[i])
+		}
+		if single := b.sealer.Check(b.ctx, page[i]); !errors.Is(single, want[i]) && (single != nil || want[i] != nil) {
+			t.Errorf("Check[%d] = %v, disagrees with CheckAll's %v", i, single, results[i])
+		}
+	}
+	if results, err := b.sealer.CheckAll(b.ctx, nil); err != nil || len(results) != 0 {
+		t.Fatalf("CheckAll(nil) = %v, %v", results, err)
+	}
+}
+
+// testCheckAllSwapped swaps two rows' tags behind the package's back:
+// CheckAll must fail both rows and only them.
+func testCheckAllSwapped(t *testing.T, b *bundle) {
+	rs := b.seal(t, "c1", 4)
+	s1, err := b.h.Store.Sealed(b.ctx, keyOf(rs[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := b.h.Store.Sealed(b.ctx, keyOf(rs[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.Tag, s2.Tag = s2.Tag, s1.Tag
+	for _, s := range []integrity.Sealed{s1, s2} {
+		if err := b.h.Tamper.InsecurePutSealed(b.ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results, err := b.sealer.CheckAll(b.ctx, rs)
+	if err != nil {
+		t.Fatalf("CheckAll: %v", err)
+	}
+	for i, res := range results {
+		bad := i == 1 || i == 2
+		if bad != errors.Is(res, integrity.ErrMismatch) || !bad && res != nil {
+			t.Errorf("CheckAll[%d] = %v after swapping the tags of 1 and 2", i, res)
+		}
 	}
 }
 
