@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/chatsdk/compliance/audit/tlog"
 )
 
 // MemoryStore is a [Store] in process memory, for tests, examples and
@@ -17,13 +19,19 @@ type MemoryStore struct {
 	mu          sync.RWMutex
 	streams     map[string][]Entry
 	checkpoints map[string][]Checkpoint
+	trees       map[string][]tlog.Hash // stored tree hashes, by storage index
+	treeHeads   map[string][]SignedTreeHead
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store     = (*MemoryStore)(nil)
+	_ TreeStore = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{streams: map[string][]Entry{}, checkpoints: map[string][]Checkpoint{}}
+	return &MemoryStore{streams: map[string][]Entry{}, checkpoints: map[string][]Checkpoint{},
+		trees: map[string][]tlog.Hash{}, treeHeads: map[string][]SignedTreeHead{}}
 }
 
 // Append implements [Store].
@@ -37,6 +45,9 @@ func (m *MemoryStore) Append(ctx context.Context, stream string, events []Event)
 	head := m.headLocked(stream)
 	entries, err := Link(head, events)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.growTreeLocked(stream, head.Seq, entries); err != nil {
 		return nil, err
 	}
 	for i := range entries {

@@ -104,6 +104,7 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Run("QueryRejectsBadInput", func(t *testing.T) { testQueryBad(t, newStore(t)) })
 	t.Run("CheckpointsRoundTrip", func(t *testing.T) { testCheckpoints(t, newStore(t)) })
 	t.Run("LogChainVerifies", func(t *testing.T) { testLogVerifies(t, newStore(t)) })
+	t.Run("TreeIfOffered", func(t *testing.T) { runTree(t, newStore) })
 }
 
 func testHeadUnknown(t *testing.T, s audit.Store) {

@@ -1,0 +1,236 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/chatsdk/compliance/audit"
+	"github.com/chatsdk/compliance/audit/audittest"
+	"github.com/chatsdk/compliance/audit/tlog"
+)
+
+// lightEvent is a valid event with few fields, so a million fit in memory.
+func lightEvent(i int) audit.Event {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
+	return audit.Event{Tenant: "big", Time: at, Actor: "u", Type: audit.TypeDataRead, Category: audit.CategoryDataAccess,
+		Action: audit.ActionRead, ResourceType: "message", ResourceID: fmt.Sprint(i), Success: true, RetainUntil: at.AddDate(6, 0, 0)}
+}
+
+// TestTreeMillionEvents proves inclusion of entries across a stream of a
+// million events, and consistency between two heads of it.
+func TestTreeMillionEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a million appends; not in -short")
+	}
+	const n, batch = 1_000_000, 1000
+	ctx := t.Context()
+	s := audit.NewMemoryStore()
+	keys := audittest.NewTreeKeys(t)
+	evs := make([]audit.Event, batch)
+	var mid audit.SignedTreeHead
+	for done := 0; done < n; done += batch {
+		for i := range evs {
+			evs[i] = lightEvent(done + i)
+		}
+		if _, err := s.Append(ctx, "big", evs); err != nil {
+			t.Fatal(err)
+		}
+		if done+batch == 524_000 {
+			var err error
+			mid, err = audit.SignTreeHead(ctx, s, keys.Signer, "big", uint64(done+batch))
+			require.NoError(t, err)
+		}
+	}
+	last, err := audit.SignTreeHead(ctx, s, keys.Signer, "big", n)
+	require.NoError(t, err)
+
+	for _, seq := range []uint64{1, 2, 524_287, 524_288, 524_289, 999_999, n} {
+		p, err := audit.ProveInclusion(ctx, s, "big", seq, last)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(p.Proof), 20, "a path is about log2(n) hashes")
+		_, err = p.Verify(keys.Verifiers)
+		require.NoError(t, err, "entry %d", seq)
+		if seq <= mid.Size {
+			p, err := audit.ProveInclusion(ctx, s, "big", seq, mid)
+			require.NoError(t, err)
+			_, err = p.Verify(keys.Verifiers)
+			require.NoError(t, err, "entry %d under the earlier head", seq)
+		}
+	}
+	c, err := audit.ProveConsistency(ctx, s, "big", mid, last)
+	require.NoError(t, err)
+	older, newer, err := c.Verify(keys.Verifiers)
+	require.NoError(t, err)
+	require.Equal(t, mid.Size, older.Size)
+	require.Equal(t, uint64(n), newer.Size)
+
+	rep, err := audit.VerifyTree(ctx, s, audit.TreeVerifyOptions{Stream: "big", Log: keys.Verifiers})
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Heads)
+	require.Equal(t, uint64(n), rep.Size)
+}
+
+func TestInclusionProofCatchesAlteredEntryAndProof(t *testing.T) {
+	ctx := t.Context()
+	s := audit.NewMemoryStore()
+	keys := audittest.NewTreeKeys(t)
+	_, err := s.Append(ctx, "t1", audittest.Events("t1", 0, 13))
+	require.NoError(t, err)
+	head, err := audit.SignTreeHead(ctx, s, keys.Signer, "t1", 13)
+	require.NoError(t, err)
+	p, err := audit.ProveInclusion(ctx, s, "t1", 6, head)
+	require.NoError(t, err)
+	_, err = p.Verify(keys.Verifiers)
+	require.NoError(t, err)
+
+	edited := p
+	edited.Entry.Actor = "someone-else"
+	_, err = edited.Verify(keys.Verifiers)
+	var f *audit.Failure
+	require.ErrorAs(t, err, &f, "an edited field")
+	require.Equal(t, audit.FailAltered, f.Kind)
+
+	// An entry rehashed after the edit hashes right but is not in the tree.
+	rehashed := edited
+	rehashed.Entry.Hash = audit.EntryHash(&rehashed.Entry)
+	_, err = rehashed.Verify(keys.Verifiers)
+	require.ErrorIs(t, err, tlog.ErrBadProof)
+
+	moved := p
+	moved.Entry.Seq = 7
+	moved.Entry.Hash = audit.EntryHash(&moved.Entry)
+	_, err = moved.Verify(keys.Verifiers)
+	require.Error(t, err, "an entry claimed at another position")
+
+	for i := range p.Proof {
+		bad := p
+		bad.Proof = append([]tlog.Hash(nil), p.Proof...)
+		bad.Proof[i][31] ^= 0x80
+		_, err := bad.Verify(keys.Verifiers)
+		require.ErrorIs(t, err, tlog.ErrBadProof, "proof hash %d changed", i)
+	}
+
+	other := audittest.NewTreeKeys(t)
+	_, err = p.Verify(other.Verifiers)
+	require.ErrorIs(t, err, tlog.ErrBadSignature, "a head checked with another key")
+}
+
+// TestVerifyTreeCatchesAnotherHistory shows a stream whose entries were
+// replaced after a tree head was signed: the chain alone may look fine
+// (it was recomputed), but the signed tree head does not match.
+func TestVerifyTreeCatchesAnotherHistory(t *testing.T) {
+	ctx := t.Context()
+	keys := audittest.NewTreeKeys(t)
+	honest := audit.NewMemoryStore()
+	_, err := honest.Append(ctx, "t1", audittest.Events("t1", 0, 20))
+	require.NoError(t, err)
+	head, err := audit.SignTreeHead(ctx, honest, keys.Signer, "t1", 20)
+	require.NoError(t, err)
+
+	rewritten := audit.NewMemoryStore()
+	evs := audittest.Events("t1", 0, 20)
+	evs[11].Actor = "covered-up"
+	_, err = rewritten.Append(ctx, "t1", evs)
+	require.NoError(t, err)
+
+	_, err = audit.VerifyTree(ctx, rewritten, audit.TreeVerifyOptions{Stream: "t1", Log: keys.Verifiers, Heads: []audit.SignedTreeHead{head}})
+	var f *audit.Failure
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, audit.FailTreeMismatch, f.Kind)
+	require.Equal(t, uint64(20), f.Seq)
+
+	// A head whose signature was damaged.
+	forged := head
+	forged.Note = forged.Note[:len(forged.Note)-6] + "AAAA=\n"
+	_, err = audit.VerifyTree(ctx, honest, audit.TreeVerifyOptions{Stream: "t1", Log: keys.Verifiers, Heads: []audit.SignedTreeHead{forged}})
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, audit.FailForgedTreeHead, f.Kind)
+
+	// A truncated stream under a head that covers more.
+	short := audit.NewMemoryStore()
+	_, err = short.Append(ctx, "t1", audittest.Events("t1", 0, 15))
+	require.NoError(t, err)
+	_, err = audit.VerifyTree(ctx, short, audit.TreeVerifyOptions{Stream: "t1", Log: keys.Verifiers, Heads: []audit.SignedTreeHead{head}})
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, audit.FailTruncated, f.Kind)
+}
+
+// TestTreePublisherWitnessesEveryCheckpoint wires a Log, a TreePublisher
+// and two file witnesses, and checks heads with a quorum of both.
+func TestTreePublisherWitnessesEveryCheckpoint(t *testing.T) {
+	ctx := t.Context()
+	keys := audittest.NewTreeKeys(t)
+	store := audit.NewMemoryStore()
+	dir := t.TempDir()
+	var witnesses []tlog.Witness
+	var wvs []note.Verifier
+	for _, name := range []string{"witness-a", "witness-b"} {
+		_, key, err := ed25519.GenerateKey(nil)
+		require.NoError(t, err)
+		c, err := tlog.NewCosigner(name, key, nil)
+		require.NoError(t, err)
+		w, err := tlog.NewFileWitness(filepath.Join(dir, name+".json"), c, keys.Verifiers)
+		require.NoError(t, err)
+		witnesses = append(witnesses, w)
+		wvs = append(wvs, c.Verifier())
+	}
+	var published []audit.Checkpoint
+	pub := &audit.TreePublisher{Store: store, Signer: keys.Signer, Witnesses: witnesses,
+		Next: publisherFunc(func(_ context.Context, c audit.Checkpoint) error { published = append(published, c); return nil })}
+	var errs []error
+	log, err := audit.New(audit.Config{Store: store, Signer: keys.Keys.Signer, Publisher: pub, CheckpointEvery: 10,
+		OnError: func(_ string, err error) { errs = append(errs, err) }})
+	require.NoError(t, err)
+	for i := range 35 {
+		_, err := log.Record(ctx, audittest.Event("t1", i))
+		require.NoError(t, err)
+	}
+	_, err = log.Checkpoint(ctx, "t1")
+	require.NoError(t, err)
+	require.NoError(t, log.Close(ctx))
+	require.Empty(t, errs)
+	require.NotEmpty(t, published)
+
+	heads, err := store.TreeHeads(ctx, "t1")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(heads), 3)
+	q := &tlog.Quorum{Log: keys.Verifiers, Witnesses: wvs, N: 2}
+	for _, h := range heads {
+		_, err := q.Verify([]byte(h.Note))
+		require.NoError(t, err, "head of size %d", h.Size)
+	}
+	last := heads[len(heads)-1]
+	require.Equal(t, uint64(35), last.Size)
+	p, err := audit.ProveInclusion(ctx, store, "t1", 17, last)
+	require.NoError(t, err)
+	_, err = p.VerifyQuorum(q)
+	require.NoError(t, err)
+
+	// A head short of the quorum is refused.
+	bare, err := audit.SignTreeHead(ctx, store, keys.Signer, "t1", 35)
+	require.NoError(t, err)
+	bareHead, err := tlog.SignHead(keys.Signer, mustOpen(t, bare, keys.Verifiers))
+	require.NoError(t, err)
+	p.Head = string(bareHead)
+	_, err = p.VerifyQuorum(q)
+	require.True(t, errors.Is(err, tlog.ErrNoQuorum), "got %v", err)
+}
+
+func mustOpen(t *testing.T, h audit.SignedTreeHead, vs []note.Verifier) tlog.TreeHead {
+	t.Helper()
+	th, err := h.Open(vs)
+	require.NoError(t, err)
+	return th
+}
+
+type publisherFunc func(context.Context, audit.Checkpoint) error
+
+func (f publisherFunc) Publish(ctx context.Context, c audit.Checkpoint) error { return f(ctx, c) }
