@@ -4,14 +4,22 @@
 //
 //   - chained: audit.Log on auditpg, W concurrent writers calling Record;
 //   - naive: a chain that per event takes SELECT … FOR UPDATE on a head row,
-//     inserts the entry and moves the head, in one transaction per event;
-//   - unchained: one INSERT per event (autocommit), no chain at all;
-//   - verify: audit.Verify over the chained stream, read from Postgres.
+//     inserts the entry and moves the head, in one transaction per event,
+//     written as a careful engineer would: prepared statements and two
+//     round trips (BEGIN with the locking read, then the INSERT, the head
+//     UPDATE and COMMIT in one pipelined batch);
+//   - unchained: one prepared INSERT per event (autocommit), no chain at
+//     all;
+//   - verify: audit.Verify over a chained stream, read from Postgres.
 //
 // Every variant writes the same rows to the same partitioned table with the
-// same indexes. It creates a schema of its own and drops it at the end.
+// same indexes, through the same pool. For each write variant it also
+// reports the CPU time spent per event by this process and by the
+// Postgres backends of the pool (read from /proc, so only when the server
+// runs on this host), which with the core count bounds what any design can
+// reach. It creates a schema of its own and drops it at the end.
 //
-//	go run ./bench/audit -url postgres://postgres@127.0.0.1:5432/test -d 10s -writers 32
+//	go run ./bench/audit -url postgres://postgres@127.0.0.1:5432/test -d 10s -writers 32 -streams 1,8
 package main
 
 import (
@@ -22,10 +30,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,7 +51,7 @@ func main() {
 	url := flag.String("url", envOr("COMPLIANCE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "Postgres URL")
 	dur := flag.Duration("d", 10*time.Second, "duration of each write run")
 	writers := flag.Int("writers", 32, "concurrent writers")
-	streams := flag.Int("streams", 1, "streams (tenants) the chained writers spread over")
+	streams := flag.String("streams", "1", "comma-separated stream (tenant) counts the chained writers spread over, one chained run each; ratios use the first")
 	conns := flag.Int("conns", 0, "pool size for every variant; 0 means one connection per writer")
 	verifyN := flag.Int("verify", 200000, "entries in the stream verification reads")
 	inflight := flag.Int("inflight", 0, "audit.Config.MaxInFlight of the chained Log; 0 means its default")
@@ -60,7 +72,16 @@ func main() {
 		*conns = *writers
 	}
 	maxInFlight = *inflight
-	if err := run(*url, *dur, *writers, *streams, *conns, *verifyN); err != nil {
+	var counts []int
+	for _, f := range strings.Split(*streams, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "bench: -streams wants positive integers")
+			os.Exit(2)
+		}
+		counts = append(counts, n)
+	}
+	if err := run(*url, *dur, *writers, counts, *conns, *verifyN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -79,7 +100,7 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(url string, dur time.Duration, writers, streams, conns, verifyN int) error {
+func run(url string, dur time.Duration, writers int, streams []int, conns, verifyN int) error {
 	ctx := context.Background()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -100,6 +121,7 @@ func run(url string, dur time.Duration, writers, streams, conns, verifyN int) er
 		return err
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = schema // finds the backends for -cpu accounting
 	cfg.MaxConns = int32(conns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -118,40 +140,66 @@ func run(url string, dur time.Duration, writers, streams, conns, verifyN int) er
 		return err
 	}
 
-	fmt.Printf("writers=%d streams=%d conns=%d duration=%s\n", writers, streams, conns, dur)
+	fmt.Printf("writers=%d streams=%v conns=%d duration=%s cores=%d load average %s\n", writers, streams, conns, dur, runtime.NumCPU(), loadavg())
+	defer func() { fmt.Printf("load average at the end %s\n", loadavg()) }()
+	cpu := &cpuMeter{pool: pool, app: schema}
 
 	// One writer's commit latency bounds what any synchronous design can
 	// reach: W writers that each wait for a durable commit make at most
 	// W / latency events per second (Little's law).
-	one, err := runUnchained(ctx, pool, 2*time.Second, 1)
+	one, err := runUnchained(ctx, pool, 2*time.Second, 1, nil)
 	if err != nil {
 		return fmt.Errorf("single writer: %w", err)
 	}
 	report("single writer, one insert", one)
 	fmt.Printf("=> bound for %d synchronous writers at that latency: %.0f events/s\n", writers, float64(writers)*one.rate())
 
-	chained, err := runChained(ctx, store, dur, writers, streams)
-	if err != nil {
-		return fmt.Errorf("chained: %w", err)
+	var chained []result
+	for _, n := range streams {
+		r, err := runChained(ctx, store, dur, writers, n, cpu)
+		if err != nil {
+			return fmt.Errorf("chained: %w", err)
+		}
+		chained = append(chained, r)
 	}
+	name := func(i int) string { return fmt.Sprintf("chained, %d stream(s)", streams[i]) }
 	if chainedOnly {
-		report("chained (group commit)", chained)
+		for i, r := range chained {
+			report(name(i), r)
+		}
 		return nil
 	}
-	naive, err := runNaive(ctx, pool, dur, writers)
+	naive, err := runNaive(ctx, pool, dur, writers, cpu)
 	if err != nil {
 		return fmt.Errorf("naive: %w", err)
 	}
-	plain, err := runUnchained(ctx, pool, dur, writers)
+	plain, err := runUnchained(ctx, pool, dur, writers, cpu)
 	if err != nil {
 		return fmt.Errorf("unchained: %w", err)
 	}
 
-	report("chained (group commit)", chained)
+	for i, r := range chained {
+		report(name(i), r)
+	}
 	report("naive FOR UPDATE chain", naive)
 	report("unchained single-row insert", plain)
-	fmt.Printf("ratio chained/naive     %.1fx\n", chained.rate()/naive.rate())
-	fmt.Printf("ratio chained/unchained %.1fx\n", chained.rate()/plain.rate())
+	fmt.Printf("ratio %s / naive     %.1fx\n", name(0), chained[0].rate()/naive.rate())
+	fmt.Printf("ratio %s / unchained %.1fx\n", name(0), chained[0].rate()/plain.rate())
+	for i, r := range append(chained, naive, plain) {
+		label := []string{"naive", "unchained"}[max(0, i-len(chained))]
+		if i < len(chained) {
+			label = name(i)
+		}
+		if r.serverCPU > 0 {
+			per := (r.clientCPU + r.serverCPU) / time.Duration(r.n)
+			fmt.Printf("cpu per event %-24s client %6s server %6s => %d cores bound %.0f events/s\n", label,
+				(r.clientCPU / time.Duration(r.n)).Round(100*time.Nanosecond), (r.serverCPU / time.Duration(r.n)).Round(100*time.Nanosecond),
+				runtime.NumCPU(), float64(runtime.NumCPU())*float64(time.Second)/float64(per))
+		} else {
+			fmt.Printf("cpu per event %-24s client %6s server n/a (backends not readable in /proc)\n", label,
+				(r.clientCPU / time.Duration(r.n)).Round(100*time.Nanosecond))
+		}
+	}
 
 	// Verification of a long stream, read from Postgres.
 	if err := seed(ctx, store, "verify", verifyN); err != nil {
@@ -214,6 +262,10 @@ type result struct {
 	n         int64
 	elapsed   time.Duration
 	latencies []time.Duration
+	// clientCPU and serverCPU are the CPU time this process and the
+	// pool's backends used during the run; serverCPU is zero when the
+	// backends could not be read.
+	clientCPU, serverCPU time.Duration
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -240,8 +292,13 @@ func event(w, i int, tenant string) audit.Event {
 	}
 }
 
-// drive runs writers calling op until dur passes and returns the count.
-func drive(dur time.Duration, writers int, op func(w, i int) error) (result, error) {
+// drive runs writers calling op until dur passes and returns the count,
+// with the CPU time used when cpu is not nil.
+func drive(dur time.Duration, writers int, cpu *cpuMeter, op func(w, i int) error) (result, error) {
+	var before cpuSample
+	if cpu != nil {
+		before = cpu.sample()
+	}
 	var (
 		n        atomic.Int64
 		wg       sync.WaitGroup
@@ -275,7 +332,11 @@ func drive(dur time.Duration, writers int, op func(w, i int) error) (result, err
 		}()
 	}
 	wg.Wait()
-	return result{n: n.Load(), elapsed: time.Since(start), latencies: lats}, firstErr
+	r := result{n: n.Load(), elapsed: time.Since(start), latencies: lats}
+	if cpu != nil {
+		r.clientCPU, r.serverCPU = cpu.since(before)
+	}
+	return r, firstErr
 }
 
 // countingStore counts the batches the Log writes, their sizes, and how
@@ -339,74 +400,187 @@ func (c *countingStore) histogram() {
 	fmt.Printf(" (max %d)\n", c.maxConc.Load())
 }
 
-func runChained(ctx context.Context, store *auditpg.Store, dur time.Duration, writers, streams int) (result, error) {
+func runChained(ctx context.Context, store *auditpg.Store, dur time.Duration, writers, streams int, cpu *cpuMeter) (result, error) {
 	cs := &countingStore{Store: store, sizes: map[int]int{}, conc: map[int64]int{}}
 	log, err := audit.New(audit.Config{Store: cs, MaxInFlight: maxInFlight})
 	if err != nil {
 		return result{}, err
 	}
 	defer log.Close(ctx)
-	r, err := drive(dur, writers, func(w, i int) error {
+	r, err := drive(dur, writers, cpu, func(w, i int) error {
 		_, err := log.Record(ctx, event(w, i, fmt.Sprintf("tenant-%d", w%streams)))
 		return err
 	})
 	if b := cs.batches.Load(); b > 0 {
-		fmt.Printf("chained: %d batches, %.1f events per batch\n", b, float64(r.n)/float64(b))
+		fmt.Printf("chained, %d stream(s): %d batches, %.1f events per batch\n", streams, b, float64(r.n)/float64(b))
 		cs.histogram()
 	}
 	return r, err
 }
 
-func runNaive(ctx context.Context, pool *pgxpool.Pool, dur time.Duration, writers int) (result, error) {
+// naiveSelect, naiveInsert and naiveMove are the naive chain's statements,
+// prepared once per connection by pgx's statement cache.
+const (
+	naiveSelect = `SELECT seq, hash FROM naive_heads WHERE stream = $1 FOR UPDATE`
+	naiveMove   = `UPDATE naive_heads SET seq = $2, hash = $3 WHERE stream = $1`
+)
+
+func runNaive(ctx context.Context, pool *pgxpool.Pool, dur time.Duration, writers int, cpu *cpuMeter) (result, error) {
 	const stream = "naive"
 	if _, err := pool.Exec(ctx, `INSERT INTO naive_heads VALUES ($1, 0, $2)`, stream, audit.GenesisHash()); err != nil {
 		return result{}, err
 	}
-	return drive(dur, writers, func(w, i int) error {
-		tx, err := pool.Begin(ctx)
+	return drive(dur, writers, cpu, func(w, i int) error {
+		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			return err
 		}
-		defer tx.Rollback(ctx)
-		head := audit.Head{Stream: stream}
-		var seq int64
-		if err := tx.QueryRow(ctx, `SELECT seq, hash FROM naive_heads WHERE stream = $1 FOR UPDATE`, stream).Scan(&seq, &head.Hash); err != nil {
+		defer conn.Release()
+		if err := naiveAppend(ctx, conn.Conn(), stream, event(w, i, "naive")); err != nil {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
 			return err
 		}
-		head.Seq = uint64(seq)
-		entries, err := audit.Link(head, []audit.Event{event(w, i, "naive")})
-		if err != nil {
-			return err
-		}
-		if err := insertOne(ctx, tx, &entries[0]); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE naive_heads SET seq = $2, hash = $3 WHERE stream = $1`, stream, int64(entries[0].Seq), entries[0].Hash); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
+		return nil
 	})
+}
+
+// naiveAppend appends one event in two round trips: BEGIN and the locking
+// read of the head, then the INSERT, the head UPDATE and COMMIT.
+func naiveAppend(ctx context.Context, conn *pgx.Conn, stream string, ev audit.Event) error {
+	head := audit.Head{Stream: stream}
+	var seq int64
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(naiveSelect, stream).QueryRow(func(row pgx.Row) error { return row.Scan(&seq, &head.Hash) })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	head.Seq = uint64(seq)
+	entries, err := audit.Link(head, []audit.Event{ev})
+	if err != nil {
+		return err
+	}
+	e := &entries[0]
+	b = &pgx.Batch{}
+	b.Queue(insertSQL, insertArgs(e)...)
+	b.Queue(naiveMove, stream, int64(e.Seq), e.Hash)
+	b.Queue("COMMIT")
+	return conn.SendBatch(ctx, b).Close()
 }
 
 var unchainedRuns atomic.Int64
 
-func runUnchained(ctx context.Context, pool *pgxpool.Pool, dur time.Duration, writers int) (result, error) {
+func runUnchained(ctx context.Context, pool *pgxpool.Pool, dur time.Duration, writers int, cpu *cpuMeter) (result, error) {
 	run := unchainedRuns.Add(1)
-	return drive(dur, writers, func(w, i int) error {
+	return drive(dur, writers, cpu, func(w, i int) error {
 		e := audit.Entry{Event: event(w, i, "plain"), Stream: fmt.Sprintf("plain-%d-%d", run, w), Seq: uint64(i + 1),
 			PrevHash: audit.GenesisHash(), Hash: audit.GenesisHash()}
 		return insertOne(ctx, pool, &e)
 	})
 }
 
-// insertOne inserts one entry with a plain single-row INSERT.
-func insertOne(ctx context.Context, q auditpg.Querier, e *audit.Entry) error {
+// insertSQL inserts one entry with a plain single-row INSERT.
+const insertSQL = `INSERT INTO audit_entries (stream, seq, prev_hash, hash, tenant, at, actor, session_id, ip,
+	user_agent, type, category, action, resource_type, resource_id, subject, success, failure_reason, metadata, retain_until)
+	VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)`
+
+func insertArgs(e *audit.Entry) []any {
 	meta, _ := json.Marshal(e.Metadata)
-	_, err := q.Exec(ctx, `INSERT INTO audit_entries (stream, seq, prev_hash, hash, tenant, at, actor, session_id, ip,
-		user_agent, type, category, action, resource_type, resource_id, subject, success, failure_reason, metadata, retain_until)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)`,
-		e.Stream, int64(e.Seq), e.PrevHash, e.Hash, e.Tenant, e.Time, e.Actor, e.SessionID, e.IP, e.UserAgent,
+	return []any{e.Stream, int64(e.Seq), e.PrevHash, e.Hash, e.Tenant, e.Time, e.Actor, e.SessionID, e.IP, e.UserAgent,
 		e.Type, string(e.Category), e.Action, e.ResourceType, e.ResourceID, e.Subject, e.Success, e.FailureReason,
-		string(meta), e.RetainUntil)
+		string(meta), e.RetainUntil}
+}
+
+// insertOne inserts one entry, prepared (pgx caches the statement per
+// connection) and in autocommit.
+func insertOne(ctx context.Context, q auditpg.Querier, e *audit.Entry) error {
+	_, err := q.Exec(ctx, insertSQL, insertArgs(e)...)
 	return err
+}
+
+// cpuMeter reads the CPU time of this process and of the Postgres backends
+// whose application_name is app.
+type cpuMeter struct {
+	pool *pgxpool.Pool
+	app  string
+}
+
+type cpuSample struct {
+	client   time.Duration
+	backends map[int]time.Duration // pid -> CPU time; nil when unreadable
+}
+
+func (m *cpuMeter) sample() cpuSample {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	s := cpuSample{client: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	rows, err := m.pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE application_name = $1`, m.app)
+	if err != nil {
+		return s
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return s
+	}
+	s.backends = map[int]time.Duration{}
+	for _, pid := range pids {
+		t, ok := procCPU(int(pid))
+		if !ok {
+			return cpuSample{client: s.client}
+		}
+		s.backends[int(pid)] = t
+	}
+	return s
+}
+
+// since returns the client and server CPU time used since before; the
+// server's is zero when a sample could not read the backends. A backend
+// that connected in between counts from zero.
+func (m *cpuMeter) since(before cpuSample) (client, server time.Duration) {
+	now := m.sample()
+	client = now.client - before.client
+	if before.backends == nil || now.backends == nil {
+		return client, 0
+	}
+	for pid, t := range now.backends {
+		server += t - before.backends[pid]
+	}
+	return client, server
+}
+
+// procCPU reads the user and system time of a process from /proc.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(u+st) * time.Second / ticks, true
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "n/a"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "n/a"
+	}
+	return strings.Join(f[:3], " ")
 }
