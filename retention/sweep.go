@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	mathrand "math/rand/v2"
 	"slices"
 	"sort"
@@ -63,14 +64,24 @@ type SweeperConfig struct {
 	IDs bool
 	// BatchSize is the first batch's size. Defaults to 10,000. The size
 	// then adapts between MinBatch (default 100) and MaxBatch (default
-	// 100,000) so that a batch takes about BatchTime (default 1s): each
-	// batch costs a few round trips whatever its size, so on a busy server
-	// larger batches both sweep faster and disturb other traffic less (see
-	// docs/benchmarks/retention.md).
+	// 100,000) so that a batch takes about BatchTime (default 250ms), from
+	// the rate the last full batch achieved.
 	BatchSize, MinBatch, MaxBatch int
 	BatchTime                     time.Duration
-	// Pause is the wait between batches, leaving room for live traffic.
-	// Defaults to none.
+	// Duty is the share of time the sweep may spend in batches: after a
+	// batch that took d, the sweeper waits d*(1-Duty)/Duty before the
+	// next, so live traffic has the database to itself for that long and
+	// the WAL the batch wrote is flushed before the next one adds more.
+	// Defaults to 0.5 (a pause as long as the batch); 1 sweeps without
+	// pausing. A busier server makes batches slower, hence smaller (see
+	// BatchTime) and their pauses no shorter: the sweep slows down rather
+	// than take more than its share.
+	Duty float64
+	// MaxRate, when positive, caps the sweep at that many rows a second
+	// (scanned, over batch and pause time). Defaults to no cap.
+	MaxRate float64
+	// Pause is the shortest wait between batches, whatever Duty and
+	// MaxRate allow. Defaults to none.
 	Pause time.Duration
 	// StatementTimeout and LockTimeout bound each batch's statements.
 	// Default 10s and 2s.
@@ -102,6 +113,10 @@ type Sweeper struct {
 	policies *Policies
 	store    Store
 	cfg      SweeperConfig
+	pacer    pacer
+	// clock times batches for the pacer (time.Now; a test's fake). It is
+	// not cfg.Now, which is the policies' clock and may stand still.
+	clock func() time.Time
 }
 
 // NewSweeper returns a Sweeper applying p's policies.
@@ -138,13 +153,22 @@ func NewSweeper(p *Policies, cfg SweeperConfig) (*Sweeper, error) {
 	if cfg.MinBatch > cfg.MaxBatch {
 		return nil, fmt.Errorf("%w: MinBatch above MaxBatch", ErrInvalid)
 	}
+	switch {
+	case cfg.Duty == 0:
+		cfg.Duty = 0.5
+	case cfg.Duty < 0 || cfg.Duty > 1 || math.IsNaN(cfg.Duty):
+		return nil, fmt.Errorf("%w: Duty %v outside (0, 1]", ErrInvalid, cfg.Duty)
+	}
+	if cfg.MaxRate < 0 || math.IsNaN(cfg.MaxRate) {
+		return nil, fmt.Errorf("%w: negative MaxRate", ErrInvalid)
+	}
 	cfg.BatchSize = min(max(cfg.BatchSize, cfg.MinBatch), cfg.MaxBatch)
 	defd := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	defd(&cfg.BatchTime, time.Second)
+	defd(&cfg.BatchTime, 250*time.Millisecond)
 	defd(&cfg.StatementTimeout, 10*time.Second)
 	defd(&cfg.LockTimeout, 2*time.Second)
 	defd(&cfg.Backoff, 100*time.Millisecond)
@@ -160,7 +184,10 @@ func NewSweeper(p *Policies, cfg SweeperConfig) (*Sweeper, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
 	}
-	return &Sweeper{policies: p, store: p.store, cfg: cfg}, nil
+	return &Sweeper{policies: p, store: p.store, cfg: cfg, clock: time.Now, pacer: pacer{
+		target: cfg.BatchTime, duty: cfg.Duty, maxRate: cfg.MaxRate, floor: cfg.Pause,
+		min: cfg.MinBatch, max: cfg.MaxBatch,
+	}}, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -328,7 +355,7 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 
-	limit := s.cfg.BatchSize
+	pace := &pacing{limit: s.cfg.BatchSize}
 	var errs []error
 	for i := 0; i < len(plans); {
 		target := plans[i].target.Name
@@ -339,7 +366,7 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 
 		busy := false
 		for _, p := range plans[i:j] {
-			err := s.sweepScope(ctx, p, &limit, &rep)
+			err := s.sweepScope(ctx, p, pace, &rep)
 			if errors.Is(err, ErrBusy) {
 				busy = true
 				break
@@ -368,12 +395,28 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 // without end cannot keep it busy.
 const maxPolicyChanges = 10
 
-// sweepScope deletes one scope's due rows, batch by batch, adapting the
-// batch size to how long batches take.
-func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *Report) error {
+// pacing is what a run carries from batch to batch, across scopes: the
+// next batch's size and the pause owed before it.
+type pacing struct {
+	limit int
+	owed  time.Duration
+}
+
+// sweepScope deletes one scope's due rows, batch by batch, sized and paced
+// by s.pacer. Between two batches of a scope it always calls Sleep (with
+// the pause owed, perhaps zero); before a scope's first batch only when a
+// pause is owed from the scope before, so that many small scopes cannot
+// together take more than the sweep's share of time.
+func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, pace *pacing, rep *Report) error {
 	retries, changes := 0, 0
 	resolved := s.cfg.Now()
 	reread := false
+	if pace.owed > 0 {
+		if err := s.cfg.Sleep(ctx, pace.owed); err != nil {
+			return err
+		}
+		pace.owed = 0
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -393,10 +436,11 @@ func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *
 			p.apply(r, now)
 			p.latest, resolved, reread = latest, now, false
 		}
-		start := time.Now()
+		limit := pace.limit
+		start := s.clock()
 		res, err := s.store.SweepBatch(ctx, BatchParams{
 			Target: p.target, AppID: p.appID, Scope: p.scope, Exclude: p.exclude,
-			Cutoff: p.cutoff, Limit: *limit, Owner: s.cfg.Instance, Now: now,
+			Cutoff: p.cutoff, Limit: limit, Owner: s.cfg.Instance, Now: now,
 			LeaseUntil: now.Add(s.cfg.LeaseTTL), StatementTimeout: s.cfg.StatementTimeout,
 			LockTimeout: s.cfg.LockTimeout, IDs: s.cfg.IDs || p.target.Deleter != nil,
 			CheckPolicy: true, PolicyVersion: p.latest,
@@ -404,15 +448,15 @@ func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *
 				return s.recordBatch(ctx, p, now, r)
 			},
 		})
-		elapsed := time.Since(start)
+		elapsed := s.clock().Sub(start)
 
 		if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
 			retries++
-			*limit = max(s.cfg.MinBatch, *limit/2)
+			pace.limit = max(s.cfg.MinBatch, limit/2)
 			if retries > s.cfg.Retries {
 				return err
 			}
-			s.log(ctx, "retention batch timed out", p, slog.Int("next_limit", *limit))
+			s.log(ctx, "retention batch timed out", p, slog.Int("next_limit", pace.limit))
 			if err := s.cfg.Sleep(ctx, s.cfg.Backoff<<(retries-1)); err != nil {
 				return err
 			}
@@ -431,27 +475,16 @@ func (s *Sweeper) sweepScope(ctx context.Context, p scopePlan, limit *int, rep *
 			rep.Batches++
 			rep.Deleted += int64(res.Deleted)
 		}
-		*limit = s.adapt(*limit, res.Scanned, elapsed)
+		pace.limit, pace.owed = s.pacer.next(limit, res.Scanned, elapsed)
 
 		if res.Done {
 			return nil
 		}
-		if err := s.cfg.Sleep(ctx, s.cfg.Pause); err != nil {
+		if err := s.cfg.Sleep(ctx, pace.owed); err != nil {
 			return err
 		}
+		pace.owed = 0
 	}
-}
-
-// adapt grows a batch that finished well inside BatchTime and shrinks one
-// that overran it. A short batch (the scope's last) says nothing.
-func (s *Sweeper) adapt(limit, scanned int, elapsed time.Duration) int {
-	switch {
-	case elapsed > s.cfg.BatchTime:
-		limit = limit * 2 / 3
-	case scanned == limit && elapsed < s.cfg.BatchTime/2:
-		limit = limit * 3 / 2
-	}
-	return min(max(limit, s.cfg.MinBatch), s.cfg.MaxBatch)
 }
 
 func (s *Sweeper) recordBatch(ctx context.Context, p scopePlan, at time.Time, r BatchResult) error {
