@@ -160,25 +160,36 @@ func millis(d time.Duration) string {
 	return strconv.FormatInt(max(d.Milliseconds(), 1), 10)
 }
 
-// SweepBatch implements retention.Store. The batch is one transaction:
+// SweepBatch implements retention.Store. The batch is one transaction of
+// three round trips (begin; one pipeline; commit) plus whatever OnBatch
+// sends:
 //
-//  1. statement_timeout and lock_timeout are set for it;
+//  1. statement_timeout and lock_timeout are set for it, with the BEGIN;
 //  2. unless another owner's lease on the tenant's rows of the target is
 //     live (ErrBusy), a transaction-scoped advisory lock on them is taken
 //     and the lease taken or renewed;
 //  3. the tenant's hold lock is taken shared, so a PlaceHold in progress
 //     finishes first and one that starts waits for this batch; with
 //     CheckPolicy, so is its policy lock (an UpdatePolicy waits in the
-//     same way), and the batch fails with retention.ErrPolicyChanged if
-//     the newest version is not p.PolicyVersion; the checkpoint is read
-//     (steps 1 to 3 in one round trip);
-//  4. one statement picks the next rows after the checkpoint, skipping rows
-//     other transactions have locked, and deletes those no active hold
-//     covers, the hold check in the same statement; the same statement
-//     moves the checkpoint past the rows it picked (or clears it when they
-//     were the last);
+//     same way);
+//  4. one statement, whose snapshot is taken after those locks, reads the
+//     checkpoint, checks that the lease is this owner's and (with
+//     CheckPolicy) that the newest policy version is still
+//     p.PolicyVersion, picks the next rows after the checkpoint, skipping
+//     rows other transactions have locked, deletes those no active hold
+//     covers, the hold check in the same statement, moves the checkpoint
+//     past the rows it picked (or clears it when they were the last) and
+//     returns the batch's record; when a check fails it touches nothing,
+//     and the batch fails with ErrBusy or retention.ErrPolicyChanged;
 //  5. OnBatch runs, with the transaction in its context (see Tx);
 //  6. everything commits together.
+//
+// Steps 2 to 4 are sent as one pipeline: on a loaded server each round
+// trip waits for a core, and the fewer a batch makes, the smaller a batch
+// can be for the same overhead. The timeouts go with the BEGIN rather than
+// into the pipeline because pgx prepares a pipeline's statements before it
+// runs any of them, and preparing the DELETE locks its table: the lock
+// timeout must already be in force then.
 func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
 	if p.Limit <= 0 {
 		return retention.BatchResult{}, fmt.Errorf("%w: batch limit %d", retention.ErrInvalid, p.Limit)
@@ -188,18 +199,14 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 		return retention.BatchResult{}, err
 	}
 
-	tx, err := s.db.Begin(ctx)
+	tx, err := s.begin(ctx, p)
 	if err != nil {
-		return retention.BatchResult{}, translate(ctx, "begin batch", err)
+		return retention.BatchResult{}, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	// One round trip for the batch's preamble: on a loaded server each
-	// round trip costs a scheduling delay, and a batch makes several.
 	scope := p.Scope.String()
 	b := &pgx.Batch{}
-	b.Queue("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
-		millis(p.StatementTimeout), millis(p.LockTimeout))
 	// Lease times are the database's (now(), the transaction's start), so
 	// the instances' clocks need not agree: the lease runs for the length
 	// the sweeper asks (LeaseUntil - Now), from the database's now.
@@ -222,65 +229,115 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 		// policy change waits for this batch and the next statement (with
 		// a snapshot taken after the lock) sees every change committed.
 		b.Queue("SELECT pg_advisory_xact_lock_shared("+s.keyExpr("$1")+")", s.key("policy", p.AppID))
-		b.Queue("SELECT coalesce(max(version), 0) FROM "+s.t.policies+" WHERE app_id = $1", p.AppID)
 	}
-	b.Queue("SELECT cursor_time, cursor_id FROM "+s.t.checkpoints+" WHERE app_id = $1 AND target = $2 AND scope = $3",
-		p.AppID, p.Target.Name, scope)
+	sql, a := s.batchSQL(ts, p, scope)
+	b.Queue(sql, a...)
+
 	br := tx.SendBatch(ctx, b)
-	var after *retention.Cursor
-	var c retention.Cursor
-	_, err = br.Exec()
-	if err != nil {
-		_ = br.Close()
-		return retention.BatchResult{}, translate(ctx, "set timeouts", err)
-	}
+	defer func() { _ = br.Close() }()
 	tag, err := br.Exec()
 	if err != nil {
-		_ = br.Close()
 		return retention.BatchResult{}, translate(ctx, "take lease", err)
 	}
-	if tag.RowsAffected() == 0 {
-		_ = br.Close()
-		return retention.BatchResult{}, retention.ErrBusy // not the leader, or another's lease
-	}
 	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
 		return retention.BatchResult{}, translate(ctx, "lock holds", err)
 	}
 	if p.CheckPolicy {
 		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
 			return retention.BatchResult{}, translate(ctx, "lock policy", err)
 		}
-		var latest int64
-		if err := br.QueryRow().Scan(&latest); err != nil {
-			_ = br.Close()
-			return retention.BatchResult{}, translate(ctx, "read policy version", err)
-		}
-		if latest != p.PolicyVersion {
-			_ = br.Close()
-			return retention.BatchResult{}, fmt.Errorf("%w: version %d, batch planned on %d", retention.ErrPolicyChanged, latest, p.PolicyVersion)
-		}
 	}
-	err = br.QueryRow().Scan(&c.Time, &c.ID)
-	switch {
-	case err == nil:
-		after = &c
-	case !errors.Is(err, pgx.ErrNoRows):
-		_ = br.Close()
-		return retention.BatchResult{}, translate(ctx, "read checkpoint", err)
+	var res retention.BatchResult
+	var leased bool
+	var latest int64
+	var lastTime, minTime, maxTime, cpTime pgtype.Timestamptz
+	var lastID, minID, maxID, cpID pgtype.Text
+	err = br.QueryRow().Scan(&leased, &latest, &cpTime, &cpID, &res.Scanned, &lastTime, &lastID,
+		&res.Deleted, &minID, &maxID, &minTime, &maxTime, &res.IDs)
+	if err != nil {
+		return retention.BatchResult{}, translate(ctx, "delete batch", err)
 	}
 	if err := br.Close(); err != nil {
-		return retention.BatchResult{}, translate(ctx, "batch preamble", err)
+		return retention.BatchResult{}, translate(ctx, "delete batch", err)
+	}
+	switch {
+	case tag.RowsAffected() == 0 || !leased:
+		return retention.BatchResult{}, retention.ErrBusy // not the leader, or another's lease
+	case p.CheckPolicy && latest != p.PolicyVersion:
+		return retention.BatchResult{}, fmt.Errorf("%w: version %d, batch planned on %d", retention.ErrPolicyChanged, latest, p.PolicyVersion)
+	}
+	res.MinTime, res.MaxTime = minTime.Time, maxTime.Time
+	res.MinID, res.MaxID = minID.String, maxID.String
+	res.Done = res.Scanned < p.Limit
+	switch {
+	case lastTime.Valid:
+		res.Cursor = retention.Cursor{Time: lastTime.Time, ID: lastID.String}
+	case cpTime.Valid:
+		res.Cursor = retention.Cursor{Time: cpTime.Time, ID: cpID.String}
 	}
 
-	var a args
-	where := ts.due(&a, p.AppID, p.Scope, p.Exclude, p.Cutoff)
-	if after != nil {
-		where += fmt.Sprintf(" AND (t.%s, t.%s) > (%s, %s::text::%s)", ts.time, ts.id, a.add(after.Time), a.add(after.ID), ts.idType)
+	if p.OnBatch != nil {
+		if err := p.OnBatch(context.WithValue(ctx, txKey{}, tx), res); err != nil {
+			return retention.BatchResult{}, err
+		}
 	}
+
+	if err := tx.Commit(ctx); err != nil {
+		return retention.BatchResult{}, translate(ctx, "commit batch", err)
+	}
+	return res, nil
+}
+
+// txBeginner is what a *pgxpool.Pool and a *pgx.Conn have beyond DB: a
+// BEGIN of the caller's choosing.
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// begin starts a batch's transaction with its timeouts set: in the BEGIN's
+// own round trip when the handle allows it, else (a pgx.Tx, where the batch
+// is a savepoint) in one more.
+func (s *Store) begin(ctx context.Context, p retention.BatchParams) (pgx.Tx, error) {
+	set := "SET LOCAL statement_timeout = " + millis(p.StatementTimeout) + "; SET LOCAL lock_timeout = " + millis(p.LockTimeout)
+	if bt, ok := s.db.(txBeginner); ok {
+		tx, err := bt.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; " + set})
+		if err != nil {
+			return nil, translate(ctx, "begin batch", err)
+		}
+		return tx, nil
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return nil, translate(ctx, "begin batch", err)
+	}
+	if _, err := tx.Exec(ctx, set); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, translate(ctx, "set timeouts", err)
+	}
+	return tx, nil
+}
+
+// batchSQL is the statement of a batch's step 4 (see SweepBatch) and its
+// parameters. Its result row is: whether the lease is p.Owner's, the
+// tenant's newest policy version, the checkpoint it started from (NULLs:
+// none), how many rows it picked, the last of them, and the record of
+// those it deleted (count, id and time range, and with p.IDs every id).
+//
+// The checkpoint is read inside the statement rather than by a statement
+// before it, so that the batch needs no round trip of its own to learn it.
+// The keyset condition is then split in two: t.time >= the checkpoint's
+// time (or -infinity with none), which the index on (tenant, time, id)
+// starts its scan from, and the exact (time, id) > checkpoint, a filter
+// over the few rows of that one time.
+func (s *Store) batchSQL(ts *targetSQL, p retention.BatchParams, scope string) (string, args) {
+	var a args
+	where := ts.due(&a, p.AppID, p.Scope, p.Exclude, p.Cutoff) // its first parameter, $1, is the tenant
+	target, scopeArg, owner := a.add(p.Target.Name), a.add(scope), a.add(p.Owner)
 	limit := a.add(p.Limit)
-	appArg := "$1" // due's first parameter is the tenant, as text
+	ok := "g.leased"
+	if p.CheckPolicy {
+		ok += " AND g.latest = " + a.add(p.PolicyVersion) + "::bigint"
+	}
 	// Rows are locked by the batch CTE, so their ctids hold until commit.
 	match := "WHERE d.ctid = ANY(ARRAY(SELECT tid FROM batch))"
 	if !ts.byCTID {
@@ -290,9 +347,17 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	if p.IDs {
 		ids = "(SELECT coalesce(array_agg(id::text ORDER BY ts, id), '{}') FROM gone)"
 	}
-	sql := fmt.Sprintf(`WITH batch AS (
+	sql := fmt.Sprintf(`WITH gate AS (
+	SELECT EXISTS (SELECT 1 FROM %[14]s WHERE app_id = $1 AND target = %[10]s AND owner = %[15]s) AS leased,
+		(SELECT coalesce(max(version), 0) FROM %[16]s WHERE app_id = $1) AS latest
+), cp AS (
+	SELECT cursor_time, cursor_id FROM %[9]s WHERE app_id = $1 AND target = %[10]s AND scope = %[11]s
+), batch AS (
 	SELECT t.tableoid AS toid, t.ctid AS tid, t.%[2]s AS id, t.%[3]s AS ts FROM %[1]s t
 	WHERE %[4]s
+		AND (SELECT %[17]s FROM gate g)
+		AND t.%[3]s >= coalesce((SELECT cursor_time FROM cp), '-infinity')
+		AND ((t.%[3]s, t.%[2]s) > ((SELECT cursor_time FROM cp), (SELECT cursor_id FROM cp)::%[18]s) OR NOT EXISTS (SELECT FROM cp))
 	ORDER BY t.%[3]s, t.%[2]s
 	LIMIT %[5]s
 	FOR UPDATE OF t SKIP LOCKED
@@ -307,42 +372,19 @@ func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retent
 	ON CONFLICT (app_id, target, scope) DO UPDATE
 	SET cursor_time = EXCLUDED.cursor_time, cursor_id = EXCLUDED.cursor_id, updated_at = EXCLUDED.updated_at
 ), cleared AS (
-	DELETE FROM %[9]s WHERE app_id = $1 AND target = %[10]s AND scope = %[11]s AND NOT EXISTS (SELECT 1 FROM last WHERE n = %[5]s)
+	DELETE FROM %[9]s WHERE app_id = $1 AND target = %[10]s AND scope = %[11]s
+		AND (SELECT %[17]s FROM gate g) AND NOT EXISTS (SELECT 1 FROM last WHERE n = %[5]s)
 ), stats AS (
 	SELECT count(*)::int AS n, min(%[13]s)::text AS min_id, max(%[13]s)::text AS max_id, min(ts) AS min_ts, max(ts) AS max_ts FROM gone
 )
-SELECT coalesce((SELECT n FROM last), 0)::int, (SELECT ts FROM last), (SELECT id::text FROM last),
+SELECT g.leased, g.latest, (SELECT cursor_time FROM cp), (SELECT cursor_id FROM cp),
+	coalesce((SELECT n FROM last), 0)::int, (SELECT ts FROM last), (SELECT id::text FROM last),
 	n, min_id, max_id, min_ts, max_ts, %[6]s
-FROM stats`,
-		ts.table, ts.id, ts.time, where, limit, ids, s.held(ts, "d", appArg), match,
-		s.t.checkpoints, a.add(p.Target.Name), a.add(scope), a.add(p.Now), ts.minMax)
-
-	var res retention.BatchResult
-	var lastTime, minTime, maxTime pgtype.Timestamptz
-	var lastID, minID, maxID pgtype.Text
-	if err := tx.QueryRow(ctx, sql, a...).Scan(&res.Scanned, &lastTime, &lastID, &res.Deleted, &minID, &maxID, &minTime, &maxTime, &res.IDs); err != nil {
-		return retention.BatchResult{}, translate(ctx, "delete batch", err)
-	}
-	res.MinTime, res.MaxTime = minTime.Time, maxTime.Time
-	res.MinID, res.MaxID = minID.String, maxID.String
-	res.Done = res.Scanned < p.Limit
-	switch {
-	case lastTime.Valid:
-		res.Cursor = retention.Cursor{Time: lastTime.Time, ID: lastID.String}
-	case after != nil:
-		res.Cursor = *after
-	}
-
-	if p.OnBatch != nil {
-		if err := p.OnBatch(context.WithValue(ctx, txKey{}, tx), res); err != nil {
-			return retention.BatchResult{}, err
-		}
-	}
-
-	if err := tx.Commit(ctx); err != nil {
-		return retention.BatchResult{}, translate(ctx, "commit batch", err)
-	}
-	return res, nil
+FROM stats, gate g`,
+		ts.table, ts.id, ts.time, where, limit, ids, s.held(ts, "d", "$1"), match,
+		s.t.checkpoints, target, scopeArg, a.add(p.Now), ts.minMax,
+		s.t.leases, owner, s.t.policies, ok, ts.idType)
+	return sql, a
 }
 
 // Count implements retention.Store with the same conditions as SweepBatch.
