@@ -256,6 +256,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, session.ErrTokenReused) {
 			noteOf(r).Reason = "refresh_reused"
 		}
+		if errors.Is(err, session.ErrIdle) {
+			writeError(w, r, http.StatusUnauthorized, "session_idle", "the session ended after a period without activity; log in again")
+			return
+		}
 		if isTokenError(err) {
 			writeError(w, r, http.StatusUnauthorized, "invalid_token", "the refresh token is expired, revoked or already used")
 			return
@@ -305,7 +309,7 @@ func (s *Server) mfaEnrol(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"secret": setup.Secret, "otpauth_url": setup.URL})
+	writeJSON(w, http.StatusOK, map[string]string{"secret": setup.Secret, "otpauth_url": setup.URL, "qr_png": qrDataURL(setup.QRCodePNG)})
 }
 
 func (s *Server) mfaConfirm(w http.ResponseWriter, r *http.Request) {

@@ -129,6 +129,8 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/admin/users/{id}/unlock", admin, class{typeAccountUnlocked, adm, "unlock", "user"}, s.unlockUser)
 	handle("POST /v1/admin/break-glass", admin, class{audit.TypeEmergencyAccess, audit.CategorySecurity, "grant", "emergency_grant"}, s.breakGlass)
 
+	s.consoleRoutes(mux, handle)
+
 	// Anything else is a JSON 404, unaudited: it touches nothing.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such route")
@@ -300,6 +302,11 @@ func (s *Server) authorized(a access, next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		id, err := s.sessions.Authenticate(r.Context(), tok)
+		if errors.Is(err, session.ErrIdle) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeError(w, r, http.StatusUnauthorized, "session_idle", "the session ended after a period without activity; log in again")
+			return
+		}
 		if errors.Is(err, session.ErrInvalidToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			writeError(w, r, http.StatusUnauthorized, "invalid_token", "the token is expired, revoked or not valid")

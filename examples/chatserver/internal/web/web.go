@@ -1,0 +1,134 @@
+// Package web is the chat server's pages: a chat client (sign-up, sign-in
+// with a TOTP step, TOTP enrolment with a QR code, channels and messages,
+// logout, an idle-logoff notice) and an admin console (the audit log, its
+// verification status and latest checkpoint, retention policy and legal
+// holds, locked accounts, emergency grants).
+//
+// The pages are plain HTML, CSS and JavaScript modules embedded in the
+// binary: no build step, no CDN, no external font. They call the same
+// JSON API as any other client.
+//
+// What they defend against:
+//
+//   - Script injection. Every string from the API (message text, user
+//     names, audit fields, hold reasons) reaches the page through
+//     textContent or an attribute set by name, never through innerHTML.
+//     Behind that, a Content-Security-Policy (ContentSecurityPolicy) admits
+//     scripts and styles from the server's own origin only, so an injected
+//     inline script or event handler would not run either.
+//   - Token theft from storage. The access and refresh tokens live in a
+//     module-scoped variable of one script, never in localStorage,
+//     sessionStorage or a cookie. A reload therefore signs the user out:
+//     the price of keeping tokens where other scripts and extensions that
+//     read storage cannot reach them.
+//   - Framing and leaks through the Referer header (frame-ancestors 'none',
+//     Referrer-Policy: no-referrer), and content sniffing (nosniff).
+//
+// What they do not: the pages trust the server that serves them, and a
+// compromised server can serve any script it likes.
+package web
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+)
+
+// ContentSecurityPolicy is sent with every page and asset. Images may be
+// data: URLs for the enrolment's QR code, which the API sends as one.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+//go:embed static
+var static embed.FS
+
+// Files returns the embedded files, rooted at the directory that holds
+// index.html. Tests read it to check the pages' source.
+func Files() fs.FS {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the directory is embedded above
+	}
+	return sub
+}
+
+// contentTypes are the types of the files the pages are made of; a file
+// of any other type is not served.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".png":  "image/png",
+	".svg":  "image/svg+xml",
+}
+
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// Handler serves the pages: index.html at / and every other file under
+// /ui/. Mount it for GET / and GET /ui/. Unknown paths get a plain 404.
+// It is safe for concurrent use.
+func Handler() http.Handler {
+	assets := map[string]asset{}
+	err := fs.WalkDir(Files(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ct, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			return nil
+		}
+		b, err := fs.ReadFile(Files(), p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		assets[p] = asset{body: b, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	if err != nil {
+		panic(err) // an embedded file that does not read is a build defect
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+
+		name := "index.html"
+		if r.URL.Path != "/" {
+			rest, ok := strings.CutPrefix(r.URL.Path, "/ui/")
+			if !ok || rest == "index.html" {
+				http.NotFound(w, r)
+				return
+			}
+			name = rest
+		}
+		a, ok := assets[name]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h.Set("Content-Type", a.contentType)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", a.etag)
+		if r.Header.Get("If-None-Match") == a.etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		if r.Method == http.MethodHead {
+			return
+		}
+		_, _ = w.Write(a.body)
+	})
+}

@@ -1,0 +1,184 @@
+package web_test
+
+import (
+	"io"
+	"io/fs"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/chatsdk/compliance/examples/chatserver/internal/web"
+)
+
+const wantCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// TestHeaders: every page and asset carries the Content-Security-Policy,
+// nosniff, no-referrer and its own content type; paths outside the
+// embedded files are 404, and the API keeps its JSON 404.
+func TestHeaders(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	if web.ContentSecurityPolicy != wantCSP {
+		t.Fatalf("ContentSecurityPolicy = %q, want %q", web.ContentSecurityPolicy, wantCSP)
+	}
+	for path, ctype := range map[string]string{
+		"/":             "text/html; charset=utf-8",
+		"/ui/app.js":    "text/javascript; charset=utf-8",
+		"/ui/api.js":    "text/javascript; charset=utf-8",
+		"/ui/style.css": "text/css; charset=utf-8",
+	} {
+		res, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: status %d, want 200", path, res.StatusCode)
+		}
+		for h, want := range map[string]string{
+			"Content-Type":            ctype,
+			"Content-Security-Policy": wantCSP,
+			"X-Content-Type-Options":  "nosniff",
+			"Referrer-Policy":         "no-referrer",
+			"X-Frame-Options":         "DENY",
+		} {
+			if got := res.Header.Get(h); got != want {
+				t.Errorf("GET %s: %s = %q, want %q", path, h, got, want)
+			}
+		}
+	}
+	for _, path := range []string{"/ui/", "/ui/index.html", "/ui/../web.go", "/ui/nope.js", "/web.go", "/index.html"} {
+		res, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
+		}
+	}
+	res, err := http.Get(s.URL + "/v1/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"not_found"`) {
+		t.Errorf("GET /v1/nope: %d %s, want the API's JSON 404", res.StatusCode, body)
+	}
+}
+
+// TestNoInlineCode: the HTML has no inline script, style attribute,
+// style element or event-handler attribute, every script is a module from
+// /ui/, and no script writes HTML or touches web storage or cookies.
+func TestNoInlineCode(t *testing.T) {
+	files := web.Files()
+	pages, err := fs.Glob(files, "*.html")
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no HTML files embedded (%v)", err)
+	}
+	for _, name := range pages {
+		src, err := fs.ReadFile(files, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := html.NewTokenizer(strings.NewReader(string(src)))
+		inScript := false
+		for {
+			tt := z.Next()
+			if tt == html.ErrorToken {
+				break
+			}
+			tok := z.Token()
+			switch tt {
+			case html.StartTagToken, html.SelfClosingTagToken:
+				attrs := map[string]string{}
+				for _, a := range tok.Attr {
+					attrs[a.Key] = a.Val
+					if strings.HasPrefix(a.Key, "on") || a.Key == "style" {
+						t.Errorf("%s: <%s %s=…>: inline code or style", name, tok.Data, a.Key)
+					}
+					if (a.Key == "href" || a.Key == "src") && strings.HasPrefix(strings.ToLower(strings.TrimSpace(a.Val)), "javascript:") {
+						t.Errorf("%s: <%s %s=javascript:…>", name, tok.Data, a.Key)
+					}
+				}
+				switch tok.Data {
+				case "style":
+					t.Errorf("%s: <style> element", name)
+				case "script":
+					inScript = true
+					if !strings.HasPrefix(attrs["src"], "/ui/") || attrs["type"] != "module" {
+						t.Errorf("%s: <script %v>: want type=module src=/ui/…", name, tok.Attr)
+					}
+				case "link":
+					if attrs["rel"] == "stylesheet" && !strings.HasPrefix(attrs["href"], "/ui/") {
+						t.Errorf("%s: stylesheet %q is not one of ours", name, attrs["href"])
+					}
+				}
+			case html.TextToken:
+				if inScript && strings.TrimSpace(tok.Data) != "" {
+					t.Errorf("%s: inline script text %q", name, tok.Data)
+				}
+			case html.EndTagToken:
+				if tok.Data == "script" {
+					inScript = false
+				}
+			}
+		}
+	}
+
+	banned := regexp.MustCompile(`\.innerHTML|\.outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|localStorage|sessionStorage|document\.cookie|\.setAttribute\(\s*["']style|https?://`)
+	scripts, _ := fs.Glob(files, "*.js")
+	if len(scripts) == 0 {
+		t.Fatal("no scripts embedded")
+	}
+	for _, name := range scripts {
+		src, err := fs.ReadFile(files, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(src), "\n") {
+			if trimmed := strings.TrimSpace(line); strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, "*") {
+				continue
+			}
+			if m := banned.FindString(line); m != "" {
+				t.Errorf("%s:%d uses %q: %s", name, i+1, m, strings.TrimSpace(line))
+			}
+		}
+	}
+	css, err := fs.ReadFile(files, "style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`@import|url\(\s*["']?https?:|@font-face`).Match(css) {
+		t.Error("style.css loads something from elsewhere")
+	}
+}
+
+// TestIdleErrorCode: the API tells an idle session apart from a bad
+// token, on an authenticated route and on refresh, so the pages can show
+// the idle-logoff notice.
+func TestIdleErrorCode(t *testing.T) {
+	s := newServer(t, serverOptions{accessTTL: time.Hour})
+	if st, _ := s.api(t, "POST", "/v1/apps/idle/users", "", map[string]string{"username": "ida", "password": "plum orchard lantern river"}); st != http.StatusCreated {
+		t.Fatalf("signup: %d", st)
+	}
+	st, tok := s.api(t, "POST", "/v1/apps/idle/login", "", map[string]string{"username": "ida", "password": "plum orchard lantern river"})
+	if st != http.StatusOK {
+		t.Fatalf("login: %d", st)
+	}
+	access, refresh := tok["access_token"].(string), tok["refresh_token"].(string)
+	s.clock.Advance(16 * time.Minute)
+	if st, body := s.api(t, "POST", "/v1/channels", access, map[string]string{"name": "late"}); st != http.StatusUnauthorized || body["error"] != "session_idle" {
+		t.Errorf("request after 16 idle minutes: %d %v, want 401 session_idle", st, body)
+	}
+	if st, body := s.api(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": refresh}); st != http.StatusUnauthorized || body["error"] != "session_idle" {
+		t.Errorf("refresh after 16 idle minutes: %d %v, want 401 session_idle", st, body)
+	}
+	if st, body := s.api(t, "POST", "/v1/channels", "not-a-token", map[string]string{"name": "x"}); st != http.StatusUnauthorized || body["error"] != "invalid_token" {
+		t.Errorf("a bad token: %d %v, want 401 invalid_token", st, body)
+	}
+}
