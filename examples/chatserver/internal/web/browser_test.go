@@ -391,6 +391,10 @@ func testFlow(t *testing.T, browser context.Context, backend string) {
 	if !contains(types, "auth.login") || !contains(types, "security.account_locked") && !contains(types, "auth.account_locked") {
 		t.Errorf("audit types shown = %q", types)
 	}
+
+	// A legal hold, placed from the console.
+	p.do("place a hold", chromedp.SendKeys(chromedp.CSS("#hold-reason"), "Complaint 2026-114: keep ward 3 records"), chromedp.Click(chromedp.CSS(`#hold-form button[type="submit"]`)))
+	p.waitFor("the hold listed", `[...document.querySelectorAll("#holds tr td:nth-child(2)")].some(td => td.textContent === "Complaint 2026-114: keep ward 3 records")`)
 	p.shot("06-admin")
 
 	// Filter by type.
@@ -427,7 +431,7 @@ func contains(list []string, s string) bool {
 }
 
 // testMarkup: markup in a message and a channel name is shown as text;
-// no element is made from it and no script runs.
+// no element is made from it and no script runs. Then a reload signs out.
 func testMarkup(t *testing.T, browser context.Context) {
 	srv := newServer(t, serverOptions{})
 	p := newTab(t, browser, srv, "markup")
@@ -450,6 +454,20 @@ func testMarkup(t *testing.T, browser context.Context) {
 	}
 	p.shot("07-markup")
 	p.clean()
+
+	// A reload forgets the tokens, and the page revokes its session on the
+	// way out.
+	p.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#view-signin")))
+	if !evaluate[bool](p, `document.getElementById("nav").hidden`) {
+		t.Error("still signed in after a reload")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(srv.logs.String(), `"route":"POST /v1/auth/logout","status":204`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the page did not log out as it unloaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // testCSP: the page carries the policy, has no inline script or style,

@@ -59,6 +59,7 @@ func (s *syncBuffer) String() string {
 type testServer struct {
 	URL   string
 	clock *clock
+	logs  *syncBuffer
 }
 
 type serverOptions struct {
@@ -113,7 +114,7 @@ func newServer(t *testing.T, o serverOptions) *testServer {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &testServer{URL: ts.URL, clock: clk}
+	return &testServer{URL: ts.URL, clock: clk, logs: logs}
 }
 
 // api calls the JSON API directly and decodes the answer into a map.

@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"bytes"
+	"encoding/base64"
+	"image/png"
 	"io"
 	"io/fs"
 	"net/http"
@@ -180,5 +183,126 @@ func TestIdleErrorCode(t *testing.T) {
 	}
 	if st, body := s.api(t, "POST", "/v1/channels", "not-a-token", map[string]string{"name": "x"}); st != http.StatusUnauthorized || body["error"] != "invalid_token" {
 		t.Errorf("a bad token: %d %v, want 401 invalid_token", st, body)
+	}
+}
+
+// TestConsoleRoutes: the read routes of the admin console answer the
+// owner with what the write routes did, and refuse a member.
+func TestConsoleRoutes(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	login := func(user, pw string) string {
+		t.Helper()
+		if st, _ := s.api(t, "POST", "/v1/apps/ops/users", "", map[string]string{"username": user, "password": pw}); st != http.StatusCreated {
+			t.Fatalf("sign-up of %s: %d", user, st)
+		}
+		st, tok := s.api(t, "POST", "/v1/apps/ops/login", "", map[string]string{"username": user, "password": pw})
+		if st != http.StatusOK {
+			t.Fatalf("login of %s: %d", user, st)
+		}
+		return tok["access_token"].(string)
+	}
+	owner := login("olga", "granite willow candle ferry")
+	member := login("mike", "saffron tunnel pebble orbit")
+
+	routes := []string{"/v1/admin/audit/checkpoint", "/v1/admin/retention", "/v1/admin/holds", "/v1/admin/locked", "/v1/admin/break-glass"}
+	for _, r := range routes {
+		if st, body := s.api(t, "GET", r, member, nil); st != http.StatusForbidden {
+			t.Errorf("member GET %s: %d %v, want 403", r, st, body)
+		}
+		if st, body := s.api(t, "GET", r, "", nil); st != http.StatusUnauthorized {
+			t.Errorf("anonymous GET %s: %d %v, want 401", r, st, body)
+		}
+	}
+
+	// Retention and holds.
+	if st, body := s.api(t, "PUT", "/v1/admin/retention", owner, map[string]int{"days": 4000}); st != http.StatusOK {
+		t.Fatalf("set retention: %d %v", st, body)
+	}
+	if _, body := s.api(t, "GET", "/v1/admin/retention", owner, nil); body["days"] != float64(4000) {
+		t.Errorf("retention = %v, want 4000 days", body)
+	}
+	st, hold := s.api(t, "POST", "/v1/admin/holds", owner, map[string]string{"scope": "tenant", "reason": "litigation 2026-17"})
+	if st != http.StatusCreated {
+		t.Fatalf("place hold: %d %v", st, hold)
+	}
+	_, holds := s.api(t, "GET", "/v1/admin/holds", owner, nil)
+	if list, _ := holds["holds"].([]any); len(list) != 1 || list[0].(map[string]any)["reason"] != "litigation 2026-17" || list[0].(map[string]any)["id"] != hold["id"] {
+		t.Errorf("holds = %v", holds)
+	}
+	if st, _ := s.api(t, "DELETE", "/v1/admin/holds/"+hold["id"].(string), owner, nil); st != http.StatusNoContent {
+		t.Fatalf("release hold: %d", st)
+	}
+	if _, holds := s.api(t, "GET", "/v1/admin/holds", owner, nil); len(holds["holds"].([]any)) != 0 {
+		t.Errorf("holds after release = %v", holds)
+	}
+
+	// Locked accounts: the member locks, is listed, is unlocked.
+	for range 5 {
+		s.api(t, "POST", "/v1/apps/ops/login", "", map[string]string{"username": "mike", "password": "not the password at all"})
+	}
+	_, locked := s.api(t, "GET", "/v1/admin/locked", owner, nil)
+	list, _ := locked["locked"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["username"] != "mike" || list[0].(map[string]any)["user_id"] == "" {
+		t.Fatalf("locked = %v", locked)
+	}
+	uid := list[0].(map[string]any)["user_id"].(string)
+	if st, _ := s.api(t, "POST", "/v1/admin/users/"+uid+"/unlock", owner, map[string]string{"reason": "called the help desk"}); st != http.StatusNoContent {
+		t.Fatalf("unlock: %d", st)
+	}
+	if _, locked := s.api(t, "GET", "/v1/admin/locked", owner, nil); len(locked["locked"].([]any)) != 0 {
+		t.Errorf("locked after unlock = %v", locked)
+	}
+
+	// Emergency grants.
+	st, grant := s.api(t, "POST", "/v1/admin/break-glass", owner, map[string]string{"reason": "patient in ED, record needed"})
+	if st != http.StatusOK {
+		t.Fatalf("break-glass: %d %v", st, grant)
+	}
+	_, grants := s.api(t, "GET", "/v1/admin/break-glass", owner, nil)
+	if gl, _ := grants["grants"].([]any); len(gl) != 1 || gl[0].(map[string]any)["id"] != grant["grant_id"] || gl[0].(map[string]any)["reason"] != "patient in ED, record needed" {
+		t.Errorf("grants = %v", grants)
+	}
+	s.clock.Advance(5 * time.Hour) // past any grant's end (at most 4h)
+	owner = func() string {
+		_, tok := s.api(t, "POST", "/v1/apps/ops/login", "", map[string]string{"username": "olga", "password": "granite willow candle ferry"})
+		return tok["access_token"].(string)
+	}()
+	if _, grants := s.api(t, "GET", "/v1/admin/break-glass", owner, nil); len(grants["grants"].([]any)) != 0 {
+		t.Errorf("grants after expiry = %v", grants)
+	}
+
+	// The checkpoint route answers null or a checkpoint with a hex head.
+	_, cp := s.api(t, "GET", "/v1/admin/audit/checkpoint", owner, nil)
+	if c, ok := cp["checkpoint"].(map[string]any); ok {
+		if h, _ := c["head"].(string); len(h) != 64 {
+			t.Errorf("checkpoint head = %q", h)
+		}
+	} else if _, present := cp["checkpoint"]; !present {
+		t.Errorf("checkpoint answer = %v", cp)
+	}
+}
+
+// TestEnrolmentQRCode: the enrolment answer carries the QR code as a PNG
+// data: URL, the only kind of URL the pages show as the code.
+func TestEnrolmentQRCode(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	s.api(t, "POST", "/v1/apps/qr/users", "", map[string]string{"username": "quinn", "password": "marble kettle sparrow dune"})
+	_, tok := s.api(t, "POST", "/v1/apps/qr/login", "", map[string]string{"username": "quinn", "password": "marble kettle sparrow dune"})
+	st, body := s.api(t, "POST", "/v1/mfa/totp", tok["access_token"].(string), nil)
+	if st != http.StatusOK {
+		t.Fatalf("enrol: %d %v", st, body)
+	}
+	url, _ := body["qr_png"].(string)
+	b64, ok := strings.CutPrefix(url, "data:image/png;base64,")
+	if !ok {
+		t.Fatalf("qr_png = %.40q…, want a PNG data: URL", url)
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatalf("qr_png is not base64: %v", err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+	if err != nil || cfg.Width < 100 {
+		t.Errorf("qr_png is not a usable PNG: %v, %dx%d", err, cfg.Width, cfg.Height)
 	}
 }
