@@ -32,8 +32,14 @@
 // The application declares each [Target] (a table, its id, tenant, time and
 // scope columns, and optionally a Deleter for what lives outside the
 // table). A [Sweeper] deletes due rows scope by scope in batches, in
-// keyset order (time, then id), with statement and lock timeouts and a
-// batch size that adapts to how long batches take. Each batch:
+// keyset order (time, then id), with statement and lock timeouts, and
+// paced so that live traffic is not starved: each batch is sized from the
+// rate the last one achieved to take about SweeperConfig.BatchTime, and
+// followed by a pause that keeps the share of time spent in batches at
+// SweeperConfig.Duty (half, by default) and the rate under
+// SweeperConfig.MaxRate if one is set. On a busier server batches get
+// slower, so smaller, and the pauses stay proportional: the sweep gives
+// way rather than take more than its share. Each batch:
 //
 //   - checks the holds in the same step as the delete (on Postgres, inside
 //     the DELETE statement), so a hold placed at any moment is honoured by

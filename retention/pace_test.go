@@ -96,9 +96,9 @@ func (s *pacedStore) SweepBatch(ctx context.Context, p BatchParams) (BatchResult
 func TestSweeperPacesBatches(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{now: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)}
-	store := &pacedStore{MemoryStore: NewMemoryStore(), clock: clock, perRow: 10 * time.Microsecond, slowAfter: 8, slowdown: 4}
+	store := &pacedStore{MemoryStore: NewMemoryStore(), clock: clock, perRow: 100 * time.Microsecond, slowAfter: 8, slowdown: 4}
 	old := clock.now.Add(-DefaultPeriod - 24*time.Hour)
-	for i := range 200_000 {
+	for i := range 20_000 {
 		store.Insert("message", Row{ID: fmt.Sprintf("m%06d", i), AppID: "app", Time: old.Add(time.Duration(i) * time.Millisecond)})
 	}
 	policies, err := NewPolicies(store, PoliciesConfig{Now: func() time.Time { return clock.now }})
@@ -109,7 +109,7 @@ func TestSweeperPacesBatches(t *testing.T) {
 	s, err := NewSweeper(policies, SweeperConfig{
 		Targets:   []Target{{Table: "message", ID: "id", Time: "created_at"}},
 		Tenants:   func(context.Context) ([]string, error) { return []string{"app"}, nil },
-		BatchSize: 1000, BatchTime: 100 * ms, Duty: 0.4,
+		BatchSize: 100, MinBatch: 10, BatchTime: 100 * ms, Duty: 0.4,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			pauses = append(pauses, d)
 			clock.advance(d)
@@ -125,22 +125,22 @@ func TestSweeperPacesBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Deleted != 200_000 {
-		t.Fatalf("deleted %d rows, want all 200000", rep.Deleted)
+	if rep.Deleted != 20_000 {
+		t.Fatalf("deleted %d rows, want all 20000", rep.Deleted)
 	}
 
-	// At 10µs a row a 100ms batch is 10,000 rows: reached by doubling
-	// from 1,000 (1,000, 2,000, 4,000, 8,000, then 10,000), and held.
-	// From the ninth batch rows cost 40µs: the ninth overruns fourfold and
-	// halves the size, the tenth still overruns and halves it again, and
-	// the size settles at 2,500.
-	want := []int{1000, 2000, 4000, 8000, 10000, 10000, 10000, 10000, 10000, 5000, 2500, 2500}
+	// At 100µs a row a 100ms batch is 1,000 rows: reached by doubling
+	// from 100 (100, 200, 400, 800, then 1,000), and held. From the ninth
+	// batch rows cost 400µs: the ninth overruns fourfold and halves the
+	// size, the tenth still overruns and halves it again, and the size
+	// settles at 250.
+	want := []int{100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000, 500, 250, 250}
 	if !equalInts(store.limits[:len(want)], want) {
 		t.Fatalf("batch sizes %v, want %v first", store.limits, want)
 	}
 	for _, l := range store.limits[len(want):] {
-		if l != 2500 {
-			t.Fatalf("batch sizes %v: did not settle at 2500", store.limits)
+		if l != 250 {
+			t.Fatalf("batch sizes %v: did not settle at 250", store.limits)
 		}
 	}
 
@@ -164,9 +164,9 @@ func TestSweeperPacesBatches(t *testing.T) {
 func TestSweeperMaxRate(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{now: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)}
-	store := &pacedStore{MemoryStore: NewMemoryStore(), clock: clock, perRow: 10 * time.Microsecond}
+	store := &pacedStore{MemoryStore: NewMemoryStore(), clock: clock, perRow: 100 * time.Microsecond}
 	old := clock.now.Add(-DefaultPeriod - 24*time.Hour)
-	for i := range 50_000 {
+	for i := range 4_900 {
 		store.Insert("message", Row{ID: fmt.Sprintf("m%06d", i), AppID: "app", Time: old.Add(time.Duration(i) * time.Millisecond)})
 	}
 	policies, err := NewPolicies(store, PoliciesConfig{Now: func() time.Time { return clock.now }})
@@ -176,7 +176,7 @@ func TestSweeperMaxRate(t *testing.T) {
 	s, err := NewSweeper(policies, SweeperConfig{
 		Targets:   []Target{{Table: "message", ID: "id", Time: "created_at"}},
 		Tenants:   func(context.Context) ([]string, error) { return []string{"app"}, nil },
-		BatchSize: 5000, MinBatch: 5000, MaxBatch: 5000, Duty: 1, MaxRate: 20_000,
+		BatchSize: 500, MinBatch: 500, MaxBatch: 500, Duty: 1, MaxRate: 2_000,
 		Sleep: func(ctx context.Context, d time.Duration) error { clock.advance(d); return ctx.Err() },
 	})
 	if err != nil {
@@ -188,7 +188,11 @@ func TestSweeperMaxRate(t *testing.T) {
 	if _, err := s.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Ten batches of 5,000 at 20,000 rows/s start a quarter second apart.
+	// Ten batches (nine of 500 and one of 400) at 2,000 rows/s start a
+	// quarter second apart.
+	if len(store.starts) != 10 {
+		t.Fatalf("%d batches, want 10", len(store.starts))
+	}
 	for i, at := range store.starts {
 		if want := start.Add(time.Duration(i) * 250 * ms); !at.Equal(want) {
 			t.Fatalf("batch %d started at +%v, want +%v", i, at.Sub(start), want.Sub(start))

@@ -35,6 +35,9 @@ func TestConfigValidation(t *testing.T) {
 		{"no time", retention.SweeperConfig{Targets: []retention.Target{{Table: "m", ID: "id"}}}},
 		{"duplicate names", retention.SweeperConfig{Targets: []retention.Target{messages, messages}}},
 		{"min above max", retention.SweeperConfig{Targets: []retention.Target{messages}, MinBatch: 10, MaxBatch: 5}},
+		{"negative duty", retention.SweeperConfig{Targets: []retention.Target{messages}, Duty: -0.5}},
+		{"duty above one", retention.SweeperConfig{Targets: []retention.Target{messages}, Duty: 1.5}},
+		{"negative rate cap", retention.SweeperConfig{Targets: []retention.Target{messages}, MaxRate: -1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
