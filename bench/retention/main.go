@@ -3,20 +3,23 @@
 // inserts running at the same time, next to one unbatched DELETE of the
 // same rows.
 //
-// It creates a schema of its own (dropped at the end), seeds -rows expired
-// rows in one tenant, then runs three phases, each with -writers goroutines
-// inserting one live row every -every:
+// It creates a schema of its own (dropped at the end) and runs four
+// phases under one and the same insert load: -writers goroutines, each
+// inserting one live row every -every on a fixed schedule (open loop: an
+// insert that is late starts at once, and its latency counts from when it
+// was due, so a stall is not hidden by the inserts it delays; a writer
+// more than 100ms behind drops the slots it missed beyond that):
 //
-//  1. idle: inserts alone, for -idle;
-//  2. sweep: a retention.Sweeper deleting the expired rows in batches,
-//     each batch recorded by a hook that inserts an audit row in the
-//     batch's transaction;
-//  3. unbatched: the rows seeded again, then one DELETE of all of them with
-//     the same hold check;
-//  4. idle again, since the load on a shared machine drifts;
-//  5. interleaved: the rows seeded again and swept with a pause between
-//     batches, each insert classed by whether a batch ran meanwhile, so
-//     the two classes share one window of time.
+//  1. idle: -rows expired rows seeded, then inserts alone for -idle;
+//  2. sweep: a retention.Sweeper deleting those rows, each batch recorded
+//     by a hook that inserts an audit row in the batch's transaction;
+//  3. idle again, after the rows are seeded again;
+//  4. unbatched: one DELETE of all of them with the same hold check.
+//
+// Before phases 1 and 3 the table is vacuumed and a CHECKPOINT is taken,
+// and autovacuum is off for it, so the sweep and the DELETE start from the
+// same state and pay the same full-page writes. The baseline p99 is that
+// of both idle phases' inserts together.
 //
 // Usage:
 //
@@ -47,40 +50,44 @@ func main() {
 	url := flag.String("url", os.Getenv("COMPLIANCE_TEST_DATABASE_URL"), "Postgres URL (defaults to $COMPLIANCE_TEST_DATABASE_URL)")
 	rows := flag.Int("rows", 1_000_000, "expired rows to seed")
 	writers := flag.Int("writers", 4, "concurrent inserting goroutines")
-	every := flag.Duration("every", 2*time.Millisecond, "pause between one writer's inserts")
+	every := flag.Duration("every", 8*time.Millisecond, "one writer's insert schedule")
 	idle := flag.Duration("idle", 10*time.Second, "how long to measure inserts with no sweep")
-	batch := flag.Int("batch", 0, "first batch size (0: the Sweeper's default)")
-	maxBatch := flag.Int("max-batch", 0, "largest batch size (0: the Sweeper's default)")
-	batchTime := flag.Duration("batch-time", 0, "batch duration the size adapts to (0: the Sweeper's default)")
-	pause := flag.Duration("pause", 0, "pause between batches")
-	interleave := flag.Duration("interleave", time.Second, "pause between batches in the interleaved phase")
+	var cfg retention.SweeperConfig
+	flag.IntVar(&cfg.BatchSize, "batch", 0, "first batch size (0: the Sweeper's default)")
+	flag.IntVar(&cfg.MaxBatch, "max-batch", 0, "largest batch size (0: the Sweeper's default)")
+	flag.DurationVar(&cfg.BatchTime, "batch-time", 0, "batch duration the size adapts to (0: the Sweeper's default)")
+	flag.Float64Var(&cfg.Duty, "duty", 0, "share of time in batches (0: the Sweeper's default; 1: no pauses)")
+	flag.Float64Var(&cfg.MaxRate, "max-rate", 0, "rows/s ceiling (0: none)")
+	flag.DurationVar(&cfg.Pause, "pause", 0, "shortest pause between batches")
+	trace := flag.Bool("trace", false, "print every batch")
+	async := flag.Bool("sweep-async", false, "run the sweeper's sessions with synchronous_commit off (an experiment; the package does not do it)")
 	flag.Parse()
 	if *url == "" {
 		log.Fatal("set -url or COMPLIANCE_TEST_DATABASE_URL")
 	}
 
 	ctx := context.Background()
-	b, err := setup(ctx, *url)
+	b, err := setup(ctx, *url, *async)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.close()
+	load := &load{b: b, writers: *writers, every: *every}
 
-	fmt.Printf("rows %d, writers %d inserting every %v, batch %d max %d adapting to %v (0: default), pause %v\n\n",
-		*rows, *writers, *every, *batch, *maxBatch, *batchTime, *pause)
+	fmt.Printf("rows %d; %d writers, one insert each every %v (%.0f/s); batch %d, max %d, batch time %v, duty %v, max rate %v, pause %v (0: default)\n\n",
+		*rows, *writers, *every, float64(*writers)/every.Seconds(), cfg.BatchSize, cfg.MaxBatch, cfg.BatchTime, cfg.Duty, cfg.MaxRate, cfg.Pause)
 
-	// 1. Idle inserts.
+	// 1 and 2: idle, then the sweeper.
 	if err := b.seed(ctx, *rows); err != nil {
 		log.Fatal(err)
 	}
-	idleLat, _ := b.traffic(ctx, *writers, *every, nil, func() error { return sleepCtx(ctx, *idle) })
-
-	// 2. The sweeper.
+	idle1 := load.run(ctx, nil, func() error { return sleepCtx(ctx, *idle) })
+	timed := &timedStore{}
 	var swept time.Duration
 	var deleted int64
-	sweepLat, _ := b.traffic(ctx, *writers, *every, nil, func() error {
+	sweep := load.run(ctx, timed, func() error {
 		start := time.Now()
-		n, err := b.sweep(ctx, *batch, *maxBatch, *batchTime, *pause, nil)
+		n, err := b.sweep(ctx, cfg, timed)
 		swept, deleted = time.Since(start), n
 		return err
 	})
@@ -88,13 +95,14 @@ func main() {
 		log.Fatalf("swept %d rows, want %d", deleted, *rows)
 	}
 
-	// 3. One unbatched DELETE.
+	// 3 and 4: idle, then one unbatched DELETE.
 	if err := b.seed(ctx, *rows); err != nil {
 		log.Fatal(err)
 	}
+	idle2 := load.run(ctx, nil, func() error { return sleepCtx(ctx, *idle) })
 	var took time.Duration
 	var n int64
-	bigLat, _ := b.traffic(ctx, *writers, *every, nil, func() error {
+	big := load.run(ctx, nil, func() error {
 		start := time.Now()
 		tag, err := b.pool.Exec(ctx, `DELETE FROM message m WHERE app_id = 'bench' AND created_at < now() - interval '30 days'
 			AND NOT EXISTS (SELECT 1 FROM retention_holds h WHERE h.app_id = m.app_id AND h.released_at IS NULL AND (h.kind = 'tenant'
@@ -104,57 +112,28 @@ func main() {
 		return err
 	})
 
-	// 4. Idle again: the load on a shared machine drifts, so the baseline is
-	// measured at both ends, and ratios are to the lower (the harsher).
-	idleAgain, _ := b.traffic(ctx, *writers, *every, nil, func() error { return sleepCtx(ctx, *idle) })
-	base := min(p99(idleLat), p99(idleAgain))
+	base := p99(append(slices.Clone(idle1.all), idle2.all...))
+	fmt.Printf("\n| phase | rows/s | inserts | p50 | p99 | p99.9 | p99 / idle p99 |\n|---|---|---|---|---|---|---|\n")
+	report("inserts alone, before the sweep", 0, 0, idle1.all, base)
+	report("inserts alone, before the DELETE", 0, 0, idle2.all, base)
+	report("retention.Sweeper", deleted, swept, sweep.all, base)
+	report("  of which overlapping a batch", 0, 0, sweep.during, base)
+	report("  of which between batches", 0, 0, sweep.between, base)
+	report("one unbatched DELETE", n, took, big.all, base)
 
-	// 5. Interleaved: the sweeper pauses -interleave between batches, and
-	// each insert is classed by whether a batch ran while it did. Both
-	// classes share one window of time, so the machine's drifting load
-	// weighs on them alike: their p99 ratio is the cleanest figure here.
-	if err := b.seed(ctx, *rows); err != nil {
-		log.Fatal(err)
-	}
-	var busy atomic.Bool
-	var paused time.Duration
-	pauseSleep := func(ctx context.Context, d time.Duration) error {
-		busy.Store(false)
-		start := time.Now()
-		err := sleepCtx(ctx, d)
-		paused += time.Since(start)
-		busy.Store(true)
-		return err
-	}
-	var interleavedTook time.Duration
-	var interleaved int64
-	during, between := b.traffic(ctx, *writers, *every, &busy, func() error {
-		busy.Store(true)
-		start := time.Now()
-		n, err := b.sweep(ctx, *batch, *maxBatch, *batchTime, *interleave, pauseSleep)
-		busy.Store(false)
-		interleavedTook, interleaved = time.Since(start)-paused, n
-		return err
-	})
-
-	fmt.Printf("\n| phase | rows/s | insert p50 | insert p99 | p99 / idle p99 |\n|---|---|---|---|---|\n")
-	report("inserts alone, before", 0, *idle, idleLat, base)
-	report("retention.Sweeper", deleted, swept, sweepLat, base)
-	report("one unbatched DELETE", n, took, bigLat, base)
-	report("inserts alone, after", 0, *idle, idleAgain, base)
-	fmt.Printf("\ninterleaved, pausing %v between batches (rows/s counts batch time only):\n\n", *interleave)
-	fmt.Printf("| inserts | rows/s | insert p50 | insert p99 | p99 / p99 between batches |\n|---|---|---|---|---|\n")
-	report("while a batch runs", interleaved, interleavedTook, during, p99(between))
-	report("between batches", 0, 0, between, p99(between))
+	timed.summary(*trace)
 }
 
 type bench struct {
 	pool   *pgxpool.Pool
+	// sweeper is the sweeper's own pool, so that its session settings can
+	// differ from the writers'.
+	sweeper *pgxpool.Pool
 	schema string
 	admin  *pgx.Conn
 }
 
-func setup(ctx context.Context, url string) (*bench, error) {
+func setup(ctx context.Context, url string, async bool) (*bench, error) {
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return nil, err
@@ -175,12 +154,20 @@ func setup(ctx context.Context, url string) (*bench, error) {
 	if b.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, err
 	}
+	cfg = cfg.Copy()
+	cfg.MaxConns = 2
+	if async {
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	}
+	if b.sweeper, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, err
+	}
 	if err := retentionpg.Migrate(ctx, b.pool, retentionpg.Config{}); err != nil {
 		return nil, err
 	}
 	for _, ddl := range []string{
 		`CREATE TABLE message (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, app_id text NOT NULL,
-			created_at timestamptz NOT NULL, channel_id text, user_id text, body text)`,
+			created_at timestamptz NOT NULL, channel_id text, user_id text, body text) WITH (autovacuum_enabled = off)`,
 		`CREATE INDEX ON message (app_id, created_at, id)`,
 		`CREATE TABLE audit (n bigserial PRIMARY KEY, target text, app_id text, first_id text, last_id text, deleted int, at timestamptz)`,
 	} {
@@ -192,13 +179,14 @@ func setup(ctx context.Context, url string) (*bench, error) {
 }
 
 func (b *bench) close() {
+	b.sweeper.Close()
 	b.pool.Close()
 	_, _ = b.admin.Exec(context.Background(), "DROP SCHEMA "+b.schema+" CASCADE")
 	_ = b.admin.Close(context.Background())
 }
 
-// seed inserts n expired rows (40 days old, a millisecond apart) and
-// vacuums, so every phase starts from the same state.
+// seed inserts n expired rows (40 days old, a millisecond apart), vacuums
+// and checkpoints, so that both measured workloads start from one state.
 func (b *bench) seed(ctx context.Context, n int) error {
 	start := time.Now()
 	if _, err := b.pool.Exec(ctx, `INSERT INTO message (app_id, created_at, channel_id, user_id, body)
@@ -206,43 +194,84 @@ func (b *bench) seed(ctx context.Context, n int) error {
 		FROM generate_series(1, $1) i`, n); err != nil {
 		return err
 	}
-	if _, err := b.pool.Exec(ctx, "VACUUM ANALYZE message"); err != nil {
-		return err
+	for _, sql := range []string{"VACUUM ANALYZE message", "CHECKPOINT"} {
+		if _, err := b.pool.Exec(ctx, sql); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("seeded %d rows in %v\n", n, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// traffic runs writers inserting live rows while work runs, and returns
-// the latencies of the inserts that started while it ran: those that
-// started and ended while busy was set, and those that started and ended
-// while it was not (busy nil: all are in the first).
-func (b *bench) traffic(ctx context.Context, writers int, every time.Duration, busy *atomic.Bool, work func() error) (during, between []time.Duration) {
+// maxLate is how far behind its schedule a writer may fall: beyond it,
+// the missed inserts are dropped.
+const maxLate = 100 * time.Millisecond
+
+// load is the insert traffic every phase runs under.
+type load struct {
+	b       *bench
+	writers int
+	every   time.Duration
+}
+
+// latencies are a phase's insert latencies: all of them and, during a
+// sweep, those that overlapped a batch and those that did not.
+type latencies struct {
+	all, during, between []time.Duration
+}
+
+// run runs the writers while work runs and returns the latencies of the
+// inserts due while it ran. With batches set, each insert is classed by
+// whether a batch ran at any moment during it.
+func (l *load) run(ctx context.Context, batches *timedStore, work func() error) latencies {
 	var stop, measuring atomic.Bool
 	var mu sync.Mutex
+	var out latencies
 	var wg sync.WaitGroup
-	state := func() bool { return busy == nil || busy.Load() }
-	for range writers {
+	start := time.Now()
+	for w := range l.writers {
 		wg.Go(func() {
-			var in, out []time.Duration
+			var mine latencies
+			due := start.Add(l.every * time.Duration(w) / time.Duration(l.writers))
 			for !stop.Load() {
-				was, start := state(), time.Now()
-				if _, err := b.pool.Exec(ctx, `INSERT INTO message (app_id, created_at, channel_id, user_id, body)
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				}
+				var seen uint64
+				if batches != nil {
+					seen = batches.epoch.Load()
+				}
+				m := measuring.Load()
+				if _, err := l.b.pool.Exec(ctx, `INSERT INTO message (app_id, created_at, channel_id, user_id, body)
 					VALUES ('live', now(), 'c1', 'u1', repeat('y', 100))`); err != nil {
 					log.Fatal(err)
 				}
-				d := time.Since(start)
-				switch is := state(); {
-				case !measuring.Load() || is != was:
-				case is:
-					in = append(in, d)
-				default:
-					out = append(out, d)
+				lat := time.Since(due)
+				due = due.Add(l.every)
+				if late := time.Since(due); late > maxLate {
+					// Give up the slots missed beyond maxLate rather than
+					// fire them back to back: on a shared machine the
+					// backlog would otherwise never drain.
+					due = due.Add(late - maxLate)
 				}
-				time.Sleep(every)
+				if !m || !measuring.Load() {
+					continue
+				}
+				mine.all = append(mine.all, lat)
+				if batches != nil {
+					// An odd epoch is a batch running; a change is one
+					// starting or ending meanwhile.
+					if now := batches.epoch.Load(); seen%2 == 1 || now != seen {
+						mine.during = append(mine.during, lat)
+					} else {
+						mine.between = append(mine.between, lat)
+					}
+				}
 			}
 			mu.Lock()
-			during, between = append(during, in...), append(between, out...)
+			out.all = append(out.all, mine.all...)
+			out.during = append(out.during, mine.during...)
+			out.between = append(out.between, mine.between...)
 			mu.Unlock()
 		})
 	}
@@ -255,14 +284,72 @@ func (b *bench) traffic(ctx context.Context, writers int, every time.Duration, b
 	if err != nil {
 		log.Fatal(err)
 	}
-	return during, between
+	return out
 }
 
-func (b *bench) sweep(ctx context.Context, batch, maxBatch int, batchTime, pause time.Duration, sleep func(context.Context, time.Duration) error) (int64, error) {
-	store, err := retentionpg.New(b.pool, retentionpg.Config{})
+// timedStore times each batch of the store it wraps.
+type timedStore struct {
+	retention.Store
+	// epoch is odd while a batch runs.
+	epoch   atomic.Uint64
+	mu      sync.Mutex
+	batches []batchTime
+	start   time.Time
+}
+
+type batchTime struct {
+	at, took       time.Duration
+	limit, scanned int
+}
+
+func (s *timedStore) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
+	s.epoch.Add(1)
+	start := time.Now()
+	res, err := s.Store.SweepBatch(ctx, p)
+	took := time.Since(start)
+	s.epoch.Add(1)
+	s.mu.Lock()
+	if s.start.IsZero() {
+		s.start = start
+	}
+	s.batches = append(s.batches, batchTime{at: start.Sub(s.start), took: took, limit: p.Limit, scanned: res.Scanned})
+	s.mu.Unlock()
+	return res, err
+}
+
+func (s *timedStore) summary(all bool) {
+	if len(s.batches) == 0 {
+		return
+	}
+	var busy time.Duration
+	var sizes []int
+	var tooks []time.Duration
+	for _, b := range s.batches {
+		busy += b.took
+		sizes = append(sizes, b.limit)
+		tooks = append(tooks, b.took)
+	}
+	last := s.batches[len(s.batches)-1]
+	span := last.at + last.took
+	slices.Sort(sizes)
+	fmt.Printf("\nsweep: %d batches over %v, %.0f%% of it in batches; batch size median %d (%d…%d), batch time median %v, max %v\n",
+		len(s.batches), span.Round(time.Millisecond), 100*float64(busy)/float64(span),
+		sizes[len(sizes)/2], sizes[0], sizes[len(sizes)-1], quantile(tooks, 0.5).Round(time.Millisecond), quantile(tooks, 1).Round(time.Millisecond))
+	if all {
+		fmt.Printf("\n| batch | at | limit | scanned | took | rows/s in batch |\n|---|---|---|---|---|---|\n")
+		for i, b := range s.batches {
+			fmt.Printf("| %d | %v | %d | %d | %v | %.0f |\n", i+1, b.at.Round(time.Millisecond), b.limit, b.scanned,
+				b.took.Round(100*time.Microsecond), float64(b.scanned)/b.took.Seconds())
+		}
+	}
+}
+
+func (b *bench) sweep(ctx context.Context, cfg retention.SweeperConfig, timed *timedStore) (int64, error) {
+	store, err := retentionpg.New(b.sweeper, retentionpg.Config{})
 	if err != nil {
 		return 0, err
 	}
+	timed.Store = store
 	// The period is set two days back, so its grace period is over.
 	past, err := retention.NewPolicies(store, retention.PoliciesConfig{Now: func() time.Time { return time.Now().Add(-48 * time.Hour) }})
 	if err != nil {
@@ -271,29 +358,24 @@ func (b *bench) sweep(ctx context.Context, batch, maxBatch int, batchTime, pause
 	if _, err := past.SetPeriod(ctx, "bench", "", 30*24*time.Hour, "bench"); err != nil {
 		return 0, err
 	}
-	policies, err := retention.NewPolicies(store, retention.PoliciesConfig{})
+	policies, err := retention.NewPolicies(timed, retention.PoliciesConfig{})
 	if err != nil {
 		return 0, err
 	}
 
-	s, err := retention.NewSweeper(policies, retention.SweeperConfig{
-		Targets:   []retention.Target{{Table: "message", ID: "id", Time: "created_at", Channel: "channel_id", User: "user_id"}},
-		Tenants:   func(context.Context) ([]string, error) { return []string{"bench"}, nil },
-		BatchSize: batch, MaxBatch: maxBatch, BatchTime: batchTime, Pause: pause, Sleep: sleep,
-		OnBatch: func(ctx context.Context, r retention.Record) error {
-			tx, _ := retentionpg.Tx(ctx)
-			_, err := tx.Exec(ctx, "INSERT INTO audit (target, app_id, first_id, last_id, deleted, at) VALUES ($1, $2, $3, $4, $5, $6)",
-				r.Target, r.AppID, r.MinID, r.MaxID, r.Deleted, r.At)
-			return err
-		},
-	})
+	cfg.Targets = []retention.Target{{Table: "message", ID: "id", Time: "created_at", Channel: "channel_id", User: "user_id"}}
+	cfg.Tenants = func(context.Context) ([]string, error) { return []string{"bench"}, nil }
+	cfg.OnBatch = func(ctx context.Context, r retention.Record) error {
+		tx, _ := retentionpg.Tx(ctx)
+		_, err := tx.Exec(ctx, "INSERT INTO audit (target, app_id, first_id, last_id, deleted, at) VALUES ($1, $2, $3, $4, $5, $6)",
+			r.Target, r.AppID, r.MinID, r.MaxID, r.Deleted, r.At)
+		return err
+	}
+	s, err := retention.NewSweeper(policies, cfg)
 	if err != nil {
 		return 0, err
 	}
 	rep, err := s.Run(ctx)
-	if err == nil {
-		fmt.Printf("sweep: %d batches\n", rep.Batches)
-	}
 	return rep.Deleted, err
 }
 
@@ -313,8 +395,9 @@ func report(name string, rows int64, took time.Duration, lat []time.Duration, ba
 	if rows > 0 {
 		rate = fmt.Sprintf("%.0f (%d in %v)", float64(rows)/took.Seconds(), rows, took.Round(time.Millisecond))
 	}
-	fmt.Printf("| %s | %s | %v | %v | %.2f |\n", name, rate,
-		quantile(lat, 0.5).Round(10*time.Microsecond), p99(lat).Round(10*time.Microsecond), float64(p99(lat))/float64(base))
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	fmt.Printf("| %s | %s | %d | %v | %v | %v | %.2f |\n", name, rate, len(lat),
+		r(quantile(lat, 0.5)), r(p99(lat)), r(quantile(lat, 0.999)), float64(p99(lat))/float64(base))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
