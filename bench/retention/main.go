@@ -125,12 +125,12 @@ func main() {
 }
 
 type bench struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
 	// sweeper is the sweeper's own pool, so that its session settings can
 	// differ from the writers'.
 	sweeper *pgxpool.Pool
-	schema string
-	admin  *pgx.Conn
+	schema  string
+	admin   *pgx.Conn
 }
 
 func setup(ctx context.Context, url string, async bool) (*bench, error) {
