@@ -25,8 +25,10 @@ type ExportOptions struct {
 
 // exportLine is one line of an export: a checkpoint or an entry.
 type exportLine struct {
-	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
-	Entry      *Entry      `json:"entry,omitempty"`
+	Checkpoint *Checkpoint     `json:"checkpoint,omitempty"`
+	Entry      *Entry          `json:"entry,omitempty"`
+	TreeHead   *SignedTreeHead `json:"tree_head,omitempty"`
+	Frontier   *exportFrontier `json:"tree_frontier,omitempty"`
 }
 
 // Export writes the period's entries of a stream, with the checkpoints that
@@ -89,6 +91,9 @@ func Export(ctx context.Context, w io.Writer, src Source, opts ExportOptions) (i
 			return 0, fmt.Errorf("audit: export: %w", err)
 		}
 	}
+	if err := exportTree(ctx, enc, src, opts.Stream, from, to); err != nil {
+		return 0, err
+	}
 	n := 0
 	err = src.Scan(ctx, opts.Stream, from, func(e *Entry) error {
 		if e.Seq > to {
@@ -114,6 +119,8 @@ type ExportSource struct {
 	From        uint64
 	entries     []Entry
 	checkpoints []Checkpoint
+	treeHeads   []SignedTreeHead
+	frontier    *exportFrontier
 }
 
 var _ Source = (*ExportSource)(nil)
@@ -138,12 +145,12 @@ func ReadExport(r io.Reader) (*ExportSource, error) {
 			return nil, fmt.Errorf("%w: line %d is not JSON", ErrBadExport, line)
 		}
 		switch {
-		case l.Checkpoint != nil && l.Entry == nil:
+		case l.Checkpoint != nil && l.Entry == nil && l.TreeHead == nil && l.Frontier == nil:
 			if err := src.setStream(l.Checkpoint.Stream, line); err != nil {
 				return nil, err
 			}
 			src.checkpoints = append(src.checkpoints, *l.Checkpoint)
-		case l.Entry != nil && l.Checkpoint == nil:
+		case l.Entry != nil && l.Checkpoint == nil && l.TreeHead == nil && l.Frontier == nil:
 			if err := src.setStream(l.Entry.Stream, line); err != nil {
 				return nil, err
 			}
@@ -151,6 +158,13 @@ func ReadExport(r io.Reader) (*ExportSource, error) {
 				src.From = l.Entry.Seq
 			}
 			src.entries = append(src.entries, *l.Entry)
+		case l.TreeHead != nil && l.Entry == nil && l.Checkpoint == nil && l.Frontier == nil:
+			if err := src.setStream(l.TreeHead.Stream, line); err != nil {
+				return nil, err
+			}
+			src.treeHeads = append(src.treeHeads, *l.TreeHead)
+		case l.Frontier != nil && l.Entry == nil && l.Checkpoint == nil && src.frontier == nil:
+			src.frontier = l.Frontier
 		default:
 			return nil, fmt.Errorf("%w: line %d is neither an entry nor a checkpoint", ErrBadExport, line)
 		}
