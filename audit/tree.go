@@ -172,13 +172,19 @@ func ProveInclusion(ctx context.Context, ts TreeStore, stream string, seq uint64
 		return InclusionProof{}, fmt.Errorf("%w: entry %d is not under tree head %d of %q", ErrNoTree, seq, head.Size, head.Stream)
 	}
 	var entry *Entry
-	err := ts.Scan(ctx, stream, seq, func(e *Entry) error {
+	take := func(e *Entry) error {
 		if e.Seq == seq {
 			c := cloneEntry(e)
 			entry = &c
 		}
 		return errStop
-	})
+	}
+	var err error
+	if rs, ok := ts.(RangeScanner); ok {
+		err = rs.ScanRange(ctx, stream, seq, seq, take) // one row, not the rest of the stream
+	} else {
+		err = ts.Scan(ctx, stream, seq, take)
+	}
 	if err != nil && !errors.Is(err, errStop) {
 		return InclusionProof{}, fmt.Errorf("audit: read entry: %w", err)
 	}
