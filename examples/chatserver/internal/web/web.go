@@ -18,9 +18,10 @@
 //     inline script or event handler would not run either.
 //   - Token theft from storage. The access and refresh tokens live in a
 //     module-scoped variable of one script, never in localStorage,
-//     sessionStorage or a cookie. A reload therefore signs the user out:
-//     the price of keeping tokens where other scripts and extensions that
-//     read storage cannot reach them.
+//     sessionStorage or a cookie. A reload therefore signs the user out
+//     (the page revokes its session as it unloads): the price of keeping
+//     tokens where other scripts and extensions that read storage cannot
+//     reach them, and of needing no CSRF defence.
 //   - Framing and leaks through the Referer header (frame-ancestors 'none',
 //     Referrer-Policy: no-referrer), and content sniffing (nosniff).
 //

@@ -154,11 +154,16 @@ function readFilters() {
   return f;
 }
 
+// searches counts the audit searches, so that only the answer of the
+// latest one is shown when an earlier one answers after it.
+let searches = 0;
+
 async function search() {
+  const mine = ++searches;
   const q = new URLSearchParams(filters);
   if (cursors[page]) q.set("cursor", cursors[page]);
   const r = await get("/v1/admin/audit?" + q.toString());
-  if (!r) return;
+  if (!r || mine !== searches) return;
   $("audit-rows").replaceChildren(...r.events.map(row));
   if (r.events.length === 0) $("audit-rows").append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "No entries match." })));
   cursors.length = page + 1;

@@ -77,13 +77,17 @@ async function select(id) {
   await load();
 }
 
+// loads counts the reads of messages: only the latest one's answer shows.
+let loads = 0;
+
 async function load() {
   if (!current) return;
-  const id = current;
+  const mine = ++loads;
   try {
-    const r = await call("GET", "/v1/channels/" + encodeURIComponent(id) + "/messages");
-    if (id === current) render(r.messages || []);
+    const r = await call("GET", "/v1/channels/" + encodeURIComponent(current) + "/messages");
+    if (mine === loads) render(r.messages || []);
   } catch (e) {
+    if (mine !== loads) return;
     $("messages").replaceChildren();
     failed(e);
   }
