@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tink-crypto/tink-go/v2/keyset"
 
 	"github.com/chatsdk/compliance/examples/chatserver/internal/chat"
 )
@@ -57,8 +59,20 @@ type options struct {
 	retentionGrace  time.Duration
 	verifyInterval  time.Duration
 	checkpointFile  string
+	auditPublicKey  string
 	trustedProxies  []netip.Prefix
+	// unprotected turns the audit middleware and message encryption off,
+	// for benchmarks; unprotectedAck must then be unprotectedAckPhrase.
+	unprotected    bool
+	unprotectedAck string
 }
+
+// maxHeaderBytes bounds a request's headers; net/http answers 431 past it.
+const maxHeaderBytes = 64 << 10
+
+// unprotectedAckPhrase is what -benchmark-unprotected-ack must say before
+// the server runs without its safeguards.
+const unprotectedAckPhrase = "no-audit-no-encryption"
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -82,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.retentionGrace, "retention-grace", 24*time.Hour, "wait before a shortened retention period applies")
 	fs.DurationVar(&o.verifyInterval, "verify-interval", 24*time.Hour, "time between integrity verifications of every stored message")
 	fs.StringVar(&o.checkpointFile, "audit-checkpoints", "", "file that receives every signed audit checkpoint (keep it where the database's administrators cannot write)")
+	fs.StringVar(&o.auditPublicKey, "audit-public-key", "", "file to write the audit checkpoint signer's public keyset to (Tink JSON, no secret), for compliancectl audit verify --public-key")
+	fs.BoolVar(&o.unprotected, "benchmark-unprotected", false, "BENCHMARK ONLY: no audit middleware and message text stored in the clear; needs -benchmark-unprotected-ack "+unprotectedAckPhrase)
+	fs.StringVar(&o.unprotectedAck, "benchmark-unprotected-ack", "", "acknowledges -benchmark-unprotected; must be "+unprotectedAckPhrase)
 	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client (default none)", func(v string) error {
 		for _, p := range strings.Split(v, ",") {
 			pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
@@ -104,6 +121,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.sweepInterval <= 0 || o.verifyInterval <= 0 {
 		return o, errors.New("-sweep-interval and -verify-interval must be positive")
 	}
+	if o.unprotected && o.unprotectedAck != unprotectedAckPhrase {
+		return o, errors.New("-benchmark-unprotected turns off the audit log of requests and the encryption of messages; it is for benchmarks only and needs -benchmark-unprotected-ack " + unprotectedAckPhrase)
+	}
+	if !o.unprotected && o.unprotectedAck != "" {
+		return o, errors.New("-benchmark-unprotected-ack without -benchmark-unprotected")
+	}
 	return o, nil
 }
 
@@ -118,6 +141,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	if o.unprotected {
+		logger.Warn("BENCHMARK-UNPROTECTED: requests are NOT audited and message text is stored UNENCRYPTED; this mode exists only to measure what the safeguards cost; never point it at real data")
+	}
 
 	// Stores and keys.
 	var (
@@ -161,9 +187,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		TLS:             o.tlsCert != "",
 		CheckpointFile:  o.checkpointFile,
 		TrustedProxies:  o.trustedProxies,
+
+		InsecureUnprotected: o.unprotected,
 	})
 	if err != nil {
 		return err
+	}
+	if o.auditPublicKey != "" {
+		if err := writeAuditPublicKey(o.auditPublicKey, keys); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -173,6 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -228,6 +262,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		logger.Info("audit log flushed")
 	}
 	return err
+}
+
+// writeAuditPublicKey writes the public half of the audit signing keyset to
+// path as Tink JSON, for whoever verifies the chain outside the server.
+func writeAuditPublicKey(path string, keys chat.Keys) error {
+	pub, err := keys.AuditSigner.Public()
+	if err != nil {
+		return fmt.Errorf("audit public key: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := pub.WriteWithNoSecrets(keyset.NewJSONWriter(&buf)); err != nil {
+		return fmt.Errorf("audit public key: %w", err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("audit public key: %w", err)
+	}
+	return nil
 }
 
 func printTry(w io.Writer, scheme, addr string) {

@@ -23,6 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/signature"
+
 	"github.com/chatsdk/compliance/internal/pgtest"
 )
 
@@ -311,5 +314,65 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "audit log flushed") {
 		t.Errorf("no flush logged:\n%s", stderr.String())
+	}
+}
+
+// TestUnprotectedNeedsAcknowledgement: the benchmark switch that turns the
+// audit middleware and message encryption off is refused without its
+// exact acknowledgement, and the acknowledgement alone is refused too.
+func TestUnprotectedNeedsAcknowledgement(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	for _, args := range [][]string{
+		{"-benchmark-unprotected"},
+		{"-benchmark-unprotected", "-benchmark-unprotected-ack", "yes"},
+		{"-benchmark-unprotected-ack", unprotectedAckPhrase},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	o, err := parseFlags([]string{"-benchmark-unprotected", "-benchmark-unprotected-ack", unprotectedAckPhrase}, io.Discard)
+	if err != nil || !o.unprotected {
+		t.Fatalf("acknowledged: %+v, %v", o, err)
+	}
+	if _, err := parseFlags(nil, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunUnprotectedWarns: a server started unprotected says so loudly,
+// and one started normally does not.
+func TestRunUnprotectedWarns(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	_, logs, stop := start(t, "-benchmark-unprotected", "-benchmark-unprotected-ack", unprotectedAckPhrase)
+	stop()
+	if !strings.Contains(logs.String(), "BENCHMARK-UNPROTECTED") || !strings.Contains(logs.String(), "INSECURE UNPROTECTED MODE") {
+		t.Errorf("no warning:\n%s", logs.String())
+	}
+	_, logs, stop = start(t)
+	stop()
+	if strings.Contains(logs.String(), "UNPROTECTED") {
+		t.Errorf("a protected server warns of being unprotected:\n%s", logs.String())
+	}
+}
+
+// TestRunWritesAuditPublicKey: -audit-public-key writes the checkpoint
+// signer's public keyset, which reads back without secrets as a signature
+// verifier (the loadtest verifies whole chains with it).
+func TestRunWritesAuditPublicKey(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	path := filepath.Join(t.TempDir(), "audit-public.json")
+	_, _, stop := start(t, "-audit-public-key", path)
+	stop()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := keyset.ReadWithNoSecrets(keyset.NewJSONReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatalf("not a public keyset: %v", err)
+	}
+	if _, err := signature.NewVerifier(h); err != nil {
+		t.Fatalf("not a signature verifier: %v", err)
 	}
 }

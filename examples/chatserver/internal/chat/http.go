@@ -15,9 +15,6 @@ import (
 	"github.com/chatsdk/compliance/session/mfa"
 )
 
-// maxBody bounds a request body.
-const maxBody = 64 << 10
-
 // class is a route's audit classification: the request's own entry has
 // this type, and the route's {id} as its resource. What a handler learns
 // while it runs (a denial, the id it created) goes into detail events.
@@ -423,15 +420,4 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg st
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("request failed", "route", r.Pattern, "err", err)
 	writeError(w, r, http.StatusInternalServerError, "internal", "the request failed; see the server log")
-}
-
-// decode reads a JSON body into v, answering 400 itself when it cannot.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, r, http.StatusBadRequest, "bad_request", "the body is not the expected JSON")
-		return false
-	}
-	return true
 }

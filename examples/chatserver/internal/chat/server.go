@@ -112,6 +112,13 @@ type Config struct {
 	// against the checkpoints in it as well as those in the store. Point
 	// it at storage the database's administrators cannot write.
 	CheckpointFile string
+	// InsecureUnprotected, for benchmarks only, turns the safeguards off
+	// that a benchmark compares against: the audit middleware (requests
+	// get no audit entry) and the encryption of message text (stored and
+	// read in the clear). Integrity tags, lockout and sessions stay on.
+	// It exists to measure what the safeguards cost; never use it on real
+	// data. False by default.
+	InsecureUnprotected bool
 }
 
 // Server is the chat server. Build it with New, serve Handler, run Sweeps
@@ -286,10 +293,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	if s.auditMW, err = s.newAuditMiddleware(); err != nil {
+	if cfg.InsecureUnprotected {
+		s.auditMW = func(h http.Handler) http.Handler { return h }
+		s.log.Warn("INSECURE UNPROTECTED MODE: no audit middleware and message text stored in the clear; for benchmarks only")
+	} else if s.auditMW, err = s.newAuditMiddleware(); err != nil {
 		return nil, err
 	}
-	s.handler = s.routes()
+	s.handler = s.checkInput(s.routes())
 	return s, nil
 }
 

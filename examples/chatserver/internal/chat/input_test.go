@@ -1,0 +1,107 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// raw sends body as it is, with the given headers, and returns the status
+// and the decoded error body (empty when the body is not an error object).
+func (f *fixture) raw(method, path, token string, body []byte, header map[string]string) (int, errorBody, string) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.ts.URL+path, bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := f.ts.Client().Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var eb errorBody
+	_ = json.Unmarshal(b, &eb)
+	return res.StatusCode, eb, string(b)
+}
+
+// TestBadInputIsTheClientsError: input that Postgres or the audit log
+// cannot hold (NUL, invalid UTF-8), bodies past the limit and bodies with
+// more than one JSON value are the client's 4xx with a code of their own,
+// on both backends. Before the fixes these were 500 (a failed query), 503
+// (an unrecordable audit entry) or silently accepted (the JSON decoder
+// turns invalid UTF-8 into U+FFFD and stops after the first value).
+func TestBadInputIsTheClientsError(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		f.signup("alice")
+		tok := f.login("alice").access
+		ch := f.channel(tok, "ward")
+		msgs := "/v1/channels/" + ch + "/messages"
+		cases := []struct {
+			name         string
+			method, path string
+			token        string
+			body         []byte
+			header       map[string]string
+			status       int
+			code         string
+		}{
+			{"NUL in a user name", "POST", "/v1/apps/" + app + "/users", "", []byte(`{"username":"a\u0000b","password":"` + pw("x") + `"}`), nil, 400, "bad_encoding"},
+			{"NUL in a login name", "POST", "/v1/apps/" + app + "/login", "", []byte(`{"username":"alice\u0000","password":"x"}`), nil, 400, "bad_encoding"},
+			{"NUL in a member id", "POST", "/v1/channels/" + ch + "/members", tok, []byte(`{"user_id":"\u0000"}`), nil, 400, "bad_encoding"},
+			{"invalid UTF-8 in a message", "POST", msgs, tok, []byte("{\"text\":\"caf\xe9\"}"), nil, 400, "bad_encoding"},
+			{"invalid UTF-8 in a user name", "POST", "/v1/apps/" + app + "/users", "", []byte("{\"username\":\"\xff\xfe\",\"password\":\"" + pw("x") + "\"}"), nil, 400, "bad_encoding"},
+			{"a second JSON value", "POST", msgs, tok, []byte(`{"text":"one"}{"text":"two"}`), nil, 400, "bad_request"},
+			{"trailing garbage", "POST", msgs, tok, []byte(`{"text":"one"} garbage`), nil, 400, "bad_request"},
+			{"a body past 64 KiB", "POST", msgs, tok, []byte(`{"text":"` + strings.Repeat("a", maxBody) + `"}`), nil, 413, "body_too_large"},
+			{"NUL in a path id", "GET", "/v1/channels/%00/messages", tok, nil, nil, 400, "bad_path"},
+			{"invalid UTF-8 in a path id", "GET", "/v1/channels/%FF%FE/messages", tok, nil, nil, 400, "bad_path"},
+			{"a newline in a path id", "POST", "/v1/admin/users/%0a/unlock", tok, []byte(`{"reason":"x"}`), nil, 400, "bad_path"},
+			{"invalid UTF-8 in a query", "GET", "/v1/admin/audit?actor=%FF", tok, nil, nil, 400, "bad_query"},
+			{"NUL in a query", "GET", "/v1/admin/audit?resource_id=%00", tok, nil, nil, 400, "bad_query"},
+			{"a malformed query", "GET", "/v1/admin/audit?actor=%zz", tok, nil, nil, 400, "bad_query"},
+		}
+		for _, c := range cases {
+			status, eb, raw := f.raw(c.method, c.path, c.token, c.body, c.header)
+			if status != c.status || eb.Error != c.code || eb.Message == "" {
+				t.Errorf("%s: %d %s, want %d %q", c.name, status, raw, c.status, c.code)
+			}
+		}
+
+		// Nothing of it was stored; the good request still works.
+		if got := f.read(tok, ch); len(got) != 0 {
+			t.Errorf("messages stored from bad input: %v", got)
+		}
+		f.post(tok, ch, "still fine")
+		f.verifyOK(tok)
+	})
+}
+
+// TestBodyLimitIsExact: a body of exactly maxBody bytes is read; one byte
+// more is 413.
+func TestBodyLimitIsExact(t *testing.T) {
+	f := newFixture(t, "memory", setup{})
+	f.signup("alice")
+	tok := f.login("alice").access
+	ch := f.channel(tok, "ward")
+	pad := func(n int) []byte { // {"text":"aaa…"} of n bytes
+		return []byte(`{"text":"` + strings.Repeat("a", n-len(`{"text":""}`)) + `"}`)
+	}
+	// The text is over the 16 KiB message limit either way: what differs
+	// is whether the body was read.
+	if status, eb, raw := f.raw("POST", "/v1/channels/"+ch+"/messages", tok, pad(maxBody), nil); status != 400 || eb.Error != "bad_text" {
+		t.Errorf("body of exactly %d bytes: %d %s, want 400 bad_text", maxBody, status, raw)
+	}
+	if status, eb, raw := f.raw("POST", "/v1/channels/"+ch+"/messages", tok, pad(maxBody+1), nil); status != 413 || eb.Error != "body_too_large" {
+		t.Errorf("body of %d bytes: %d %s, want 413 body_too_large", maxBody+1, status, raw)
+	}
+}
