@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/signature"
+
+	"github.com/chatsdk/compliance/audit"
+	"github.com/chatsdk/compliance/audit/auditpg"
+)
+
+// result is what a scenario found: figures and facts to report, and the
+// failures of its checks.
+// Its methods are safe for concurrent use.
+type result struct {
+	Name string
+
+	mu       sync.Mutex
+	Notes    []string
+	Failures []string
+}
+
+func (r *result) notef(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+func (r *result) failf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
+}
+
+// OK reports whether every check passed.
+func (r *result) OK() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.Failures) == 0
+}
+
+// checkMessages reads every channel of every account through the API and
+// checks that each acknowledged message is there, with its text, and that
+// its integrity tag and decryption passed ("integrity": "ok").
+func checkMessages(ctx context.Context, a *api, base string, l *ledger, res *result) {
+	type got struct{ text, integrity string }
+	seen := map[string]got{}
+	reads := 0
+	for _, u := range l.accounts {
+		if len(u.channels) == 0 {
+			continue
+		}
+		r, err := a.callAt(ctx, base, "check", "POST", "/v1/apps/"+u.app+"/login", "", map[string]string{"username": u.name, "password": u.password}, nil)
+		if err != nil || r.status != 200 {
+			res.failf("check: log in as %s: %v %d %s", u.name, err, r.status, r.body)
+			continue
+		}
+		tok := r.field("access_token")
+		for _, ch := range u.channels {
+			r, err := a.callAt(ctx, base, "check", "GET", "/v1/channels/"+ch+"/messages", tok, nil, nil)
+			if err != nil || r.status != 200 {
+				res.failf("check: read channel %s: %v %d %s", ch, err, r.status, r.body)
+				continue
+			}
+			reads++
+			var body struct {
+				Messages []struct {
+					ID, Text, Integrity string
+				}
+			}
+			if err := json.Unmarshal(r.body, &body); err != nil {
+				res.failf("check: channel %s: %v", ch, err)
+				continue
+			}
+			for _, m := range body.Messages {
+				seen[m.ID] = got{m.Text, m.Integrity}
+			}
+		}
+	}
+	missing, wrong, failed := 0, 0, 0
+	for id, m := range l.msgs {
+		g, ok := seen[id]
+		switch {
+		case !ok:
+			missing++
+		case g.integrity != "ok":
+			failed++
+		case g.text != m.text:
+			wrong++
+		}
+	}
+	res.notef("acknowledged messages: %d; read back through the API in %d channel reads: %d", len(l.msgs), reads, len(l.msgs)-missing)
+	if missing+wrong+failed > 0 {
+		res.failf("of %d acknowledged messages, %d missing, %d with other text, %d failing integrity or decryption", len(l.msgs), missing, wrong, failed)
+	}
+}
+
+// checkAudit checks that every acknowledged request has its own audit
+// entry (at least as many successful entries of its type, caller and
+// resource as acknowledgements) and every acknowledged message its
+// data.created detail entry.
+func checkAudit(ctx context.Context, e *env, l *ledger, res *result) {
+	ids := map[[2]string]string{} // (app, username) → user id
+	rows, err := e.pool.Query(ctx, `SELECT app_id, username, id FROM chat_users`)
+	if err != nil {
+		res.failf("audit check: %v", err)
+		return
+	}
+	for rows.Next() {
+		var app, name, id string
+		if err := rows.Scan(&app, &name, &id); err != nil {
+			res.failf("audit check: %v", err)
+			return
+		}
+		ids[[2]string{app, name}] = id
+	}
+	if rows.Err() != nil {
+		res.failf("audit check: %v", rows.Err())
+		return
+	}
+
+	type key struct{ tenant, typ, actor, rtype, rid string }
+	counts := map[key]int{}
+	rows, err = e.pool.Query(ctx, `SELECT tenant, type, actor, resource_type, resource_id, count(*) FROM audit_entries WHERE success GROUP BY 1, 2, 3, 4, 5`)
+	if err != nil {
+		res.failf("audit check: %v", err)
+		return
+	}
+	entries := 0
+	for rows.Next() {
+		var k key
+		var n int
+		if err := rows.Scan(&k.tenant, &k.typ, &k.actor, &k.rtype, &k.rid, &n); err != nil {
+			res.failf("audit check: %v", err)
+			return
+		}
+		counts[k] = n
+		entries += n
+	}
+	if rows.Err() != nil {
+		res.failf("audit check: %v", rows.Err())
+		return
+	}
+
+	acked, short := 0, 0
+	for a, n := range l.acks {
+		acked += n
+		id, ok := ids[[2]string{a.app, a.username}]
+		if !ok {
+			res.failf("audit check: user %s of %s acknowledged but not stored", a.username, a.app)
+			continue
+		}
+		if got := counts[key{a.app, a.typ, id, a.resourceType, a.resourceID}]; got < n {
+			short += n - got
+			if short <= 5 {
+				res.failf("audit: %d acknowledged %s by %s on %s %q, %d entries", n, a.typ, a.username, a.resourceType, a.resourceID, got)
+			}
+		}
+	}
+	noDetail := 0
+	for id, m := range l.msgs {
+		if counts[key{m.app, "data.created", ids[[2]string{m.app, m.username}], "message", id}] != 1 {
+			noDetail++
+		}
+	}
+	res.notef("acknowledged requests: %d; successful audit entries: %d", acked, entries)
+	if short > 0 {
+		res.failf("audit: %d acknowledged requests have no entry of their own", short)
+	}
+	if noDetail > 0 {
+		res.failf("audit: %d acknowledged messages lack exactly one data.created entry naming them", noDetail)
+	}
+}
+
+// verifyChains verifies every audit stream of the schema with the audit
+// package's verifier, checking checkpoint signatures with the server's
+// public key and against the checkpoints the server published to its file.
+func verifyChains(ctx context.Context, e *env, res *result) map[string]audit.Report {
+	pub, err := os.ReadFile(e.publicKeyPath())
+	if err != nil {
+		res.failf("audit verify: public key: %v", err)
+		return nil
+	}
+	h, err := keyset.ReadWithNoSecrets(keyset.NewJSONReader(bytes.NewReader(pub)))
+	if err != nil {
+		res.failf("audit verify: public key: %v", err)
+		return nil
+	}
+	verifier, err := signature.NewVerifier(h)
+	if err != nil {
+		res.failf("audit verify: %v", err)
+		return nil
+	}
+	published, err := audit.ReadCheckpointFile(e.checkpointsPath())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		res.failf("audit verify: checkpoint file: %v", err)
+	}
+	store, err := auditpg.New(e.pool, auditpg.Config{Schema: e.schema})
+	if err != nil {
+		res.failf("audit verify: %v", err)
+		return nil
+	}
+	var streams []string
+	rows, err := e.pool.Query(ctx, `SELECT stream FROM audit_heads ORDER BY stream`)
+	if err == nil {
+		streams, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		res.failf("audit verify: streams: %v", err)
+		return nil
+	}
+	reports := map[string]audit.Report{}
+	for _, s := range streams {
+		opts := audit.VerifyOptions{Stream: s, Verifier: verifier}
+		for _, c := range published {
+			if c.Stream == s {
+				opts.Checkpoints = append(opts.Checkpoints, c)
+			}
+		}
+		rep, err := audit.Verify(ctx, store, opts)
+		if err != nil {
+			res.failf("audit chain %q: %v", s, err)
+			continue
+		}
+		if uint64(rep.Entries) != rep.Head.Seq {
+			res.failf("audit chain %q: %d entries checked, head at %d", s, rep.Entries, rep.Head.Seq)
+		}
+		reports[s] = rep
+		res.notef("audit chain %q verifies: %d entries, %d signed checkpoints, %d published", s, rep.Entries, rep.Checkpoints, len(opts.Checkpoints))
+	}
+	return reports
+}
+
+// scanPlaintext searches the schema for the marker every message text
+// starts with: every text-like and bytea column through SQL, and, where
+// this process can read the database's files (a local server), the raw
+// bytes of every relation of the schema (heap, TOAST and indexes, dead
+// rows included) after a CHECKPOINT. It returns how many places it found
+// the marker in.
+func scanPlaintext(ctx context.Context, e *env, marker string, res *result) int {
+	hits := 0
+	rows, err := e.pool.Query(ctx, `
+		SELECT c.table_name, c.column_name, c.data_type
+		FROM information_schema.columns c
+		JOIN information_schema.tables t USING (table_schema, table_name)
+		WHERE c.table_schema = $1 AND t.table_type = 'BASE TABLE'
+		  AND c.data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb', 'ARRAY', 'USER-DEFINED')`, e.schema)
+	if err != nil {
+		res.failf("plaintext scan: %v", err)
+		return 0
+	}
+	type col struct{ table, column, typ string }
+	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (col, error) {
+		var c col
+		return c, r.Scan(&c.table, &c.column, &c.typ)
+	})
+	if err != nil {
+		res.failf("plaintext scan: %v", err)
+		return 0
+	}
+	for _, c := range cols {
+		ident := pgx.Identifier{e.schema, c.table}.Sanitize()
+		colID := pgx.Identifier{c.column}.Sanitize()
+		q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE position(convert_to($1, 'UTF8') IN convert_to(%s::text, 'UTF8')) > 0`, ident, colID)
+		if c.typ == "bytea" {
+			q = fmt.Sprintf(`SELECT count(*) FROM %s WHERE position(convert_to($1, 'UTF8') IN %s) > 0`, ident, colID)
+		}
+		var n int
+		if err := e.pool.QueryRow(ctx, q, marker).Scan(&n); err != nil {
+			res.failf("plaintext scan %s.%s: %v", c.table, c.column, err)
+			continue
+		}
+		if n > 0 {
+			hits++
+			res.failf("message text stored in the clear: %d rows of %s.%s", n, c.table, c.column)
+		}
+	}
+
+	files, bytesRead, why := scanRelationFiles(ctx, e, []byte(marker), func(rel string) {
+		hits++
+		res.failf("message text in the raw bytes of relation %s", rel)
+	})
+	if why != "" {
+		res.notef("plaintext scan: %d columns searched through SQL; raw file scan skipped: %s", len(cols), why)
+	} else {
+		res.notef("plaintext scan: %d columns searched through SQL, %d relation files (%d KiB) searched raw", len(cols), files, bytesRead>>10)
+	}
+	return hits
+}
+
+// scanRelationFiles reads the files of every relation of the schema and
+// calls found for each that holds needle. It returns why it could not
+// when the files are out of reach.
+func scanRelationFiles(ctx context.Context, e *env, needle []byte, found func(rel string)) (files int, read int64, why string) {
+	if _, err := e.pool.Exec(ctx, "CHECKPOINT"); err != nil {
+		return 0, 0, "CHECKPOINT refused (" + firstLine(err) + ")"
+	}
+	var dataDir string
+	if err := e.pool.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dataDir); err != nil {
+		return 0, 0, "data_directory not readable (" + firstLine(err) + ")"
+	}
+	rows, err := e.pool.Query(ctx, `
+		SELECT c.relname, pg_relation_filepath(c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'i', 'm') AND pg_relation_filepath(c.oid) IS NOT NULL
+		UNION ALL
+		SELECT c.relname || ' (toast)', pg_relation_filepath(c.reltoastrelid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.reltoastrelid <> 0`, e.schema)
+	if err != nil {
+		return 0, 0, firstLine(err)
+	}
+	type rel struct{ name, path string }
+	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rel, error) {
+		var x rel
+		return x, r.Scan(&x.name, &x.path)
+	})
+	if err != nil {
+		return 0, 0, firstLine(err)
+	}
+	for _, r := range rels {
+		base := filepath.Join(dataDir, r.path)
+		matches, _ := filepath.Glob(base + ".*")
+		for _, p := range append([]string{base}, matches...) {
+			if strings.HasSuffix(p, "_fsm") || strings.HasSuffix(p, "_vm") {
+				continue
+			}
+			b, err := os.ReadFile(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return files, read, "relation files not readable by this process (" + firstLine(err) + ")"
+			}
+			files++
+			read += int64(len(b))
+			if bytes.Contains(b, needle) {
+				found(r.name)
+			}
+		}
+	}
+	if files == 0 {
+		return 0, 0, "no relation files found under " + dataDir + " (a remote database?)"
+	}
+	return files, read, ""
+}
+
+// checkLogs checks the servers' logs for message text and panics.
+func checkLogs(e *env, marker string, res *result) {
+	paths, _ := filepath.Glob(filepath.Join(e.dir, "server-*.log"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			res.failf("log %s: %v", p, err)
+			continue
+		}
+		if bytes.Contains(b, []byte(marker)) {
+			res.failf("message text in the server log %s", filepath.Base(p))
+		}
+		if bytes.Contains(b, []byte("panic")) || bytes.Contains(b, []byte("goroutine ")) {
+			res.failf("a panic in the server log %s", filepath.Base(p))
+		}
+	}
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
