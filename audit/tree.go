@@ -260,7 +260,10 @@ func (p *ConsistencyProof) Verify(log []note.Verifier) (older, newer tlog.TreeHe
 // publishes, has the witnesses cosign it, saves it, and passes the
 // checkpoint on to Next. Set it as Config.Publisher. A witness that
 // refuses a head is an error (the Log reports it to OnError): a refusal
-// means a rollback or a fork. It is safe for concurrent use.
+// means a rollback or a fork. The Log publishes before it answers the
+// callers of the batch that made the checkpoint, so a slow witness delays
+// them: give remote witnesses a context-honouring client with a timeout.
+// It is safe for concurrent use.
 type TreePublisher struct {
 	// Store is the Log's store. Required.
 	Store TreeStore
