@@ -554,6 +554,11 @@ func procCPU(pid int) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
+	return parseStat(b)
+}
+
+// parseStat reads the user and system time from a /proc/<pid>/stat line.
+func parseStat(b []byte) (time.Duration, bool) {
 	// The command name, in parentheses, may hold spaces: count fields
 	// after its closing parenthesis. utime and stime are fields 14 and 15.
 	i := strings.LastIndexByte(string(b), ')')
