@@ -416,8 +416,14 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg st
 }
 
 // internal answers 500 and logs the error, which never carries PHI: the
-// packages' errors name fields and identifiers only.
+// packages' errors name fields and identifiers only. When the error says
+// the database is unreachable it answers 503 unavailable instead.
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if storeUnavailable(err) {
+		s.log.Error("request failed: the database is unavailable", "route", r.Pattern, "err", err)
+		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "the database does not answer; try again later")
+		return
+	}
 	s.log.Error("request failed", "route", r.Pattern, "err", err)
 	writeError(w, r, http.StatusInternalServerError, "internal", "the request failed; see the server log")
 }
