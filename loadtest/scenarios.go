@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -208,7 +210,7 @@ func dbFault(ctx context.Context, e *env, cfg config, res *result) {
 	}
 	for st, n := range during {
 		if st >= 500 && st != 503 {
-			res.failf("%d answers %d while the database was down (want 503)", n, st)
+			res.failf("%d answers %d while the database was down (want 503); the server logged: %s", n, st, strings.Join(logLines(e, `"msg":"request failed"`, 3), " | "))
 		}
 	}
 	recovered := firstOKAfter.Sub(upAt)
@@ -251,4 +253,23 @@ func statusList(m map[int]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// logLines returns up to n lines of the servers' logs that hold needle
+// (the logs carry identifiers only, never message text).
+func logLines(e *env, needle string, n int) []string {
+	paths, _ := filepath.Glob(filepath.Join(e.dir, "server-*.log"))
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, needle) && len(out) < n {
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }
