@@ -18,8 +18,9 @@
 //
 // Before phases 1 and 3 the table is vacuumed and a CHECKPOINT is taken,
 // and autovacuum is off for it, so the sweep and the DELETE start from the
-// same state and pay the same full-page writes. The baseline p99 is that
-// of both idle phases' inserts together.
+// same state and pay the same full-page writes. Each workload's p99 is
+// compared with that of the idle phase just before it, and with that of
+// both idle phases' inserts together.
 //
 // Usage:
 //
@@ -85,10 +86,11 @@ func main() {
 	timed := &timedStore{}
 	var swept time.Duration
 	var deleted int64
+	var sweepWAL, idleWAL, bigWAL float64
 	sweep := load.run(ctx, timed, func() error {
-		start := time.Now()
+		start, wal := time.Now(), b.wal(ctx)
 		n, err := b.sweep(ctx, cfg, timed)
-		swept, deleted = time.Since(start), n
+		swept, deleted, sweepWAL = time.Since(start), n, b.wal(ctx)-wal
 		return err
 	})
 	if deleted != int64(*rows) {
@@ -99,11 +101,17 @@ func main() {
 	if err := b.seed(ctx, *rows); err != nil {
 		log.Fatal(err)
 	}
-	idle2 := load.run(ctx, nil, func() error { return sleepCtx(ctx, *idle) })
+	idle2 := load.run(ctx, nil, func() error {
+		wal := b.wal(ctx)
+		err := sleepCtx(ctx, *idle)
+		idleWAL = b.wal(ctx) - wal
+		return err
+	})
 	var took time.Duration
 	var n int64
 	big := load.run(ctx, nil, func() error {
-		start := time.Now()
+		start, wal := time.Now(), b.wal(ctx)
+		defer func() { bigWAL = b.wal(ctx) - wal }()
 		tag, err := b.pool.Exec(ctx, `DELETE FROM message m WHERE app_id = 'bench' AND created_at < now() - interval '30 days'
 			AND NOT EXISTS (SELECT 1 FROM retention_holds h WHERE h.app_id = m.app_id AND h.released_at IS NULL AND (h.kind = 'tenant'
 			OR (h.kind = 'channel' AND h.scope_id = m.channel_id) OR (h.kind = 'user' AND h.scope_id = m.user_id)
@@ -112,16 +120,33 @@ func main() {
 		return err
 	})
 
-	base := p99(append(slices.Clone(idle1.all), idle2.all...))
-	fmt.Printf("\n| phase | rows/s | inserts | p50 | p99 | p99.9 | p99 / idle p99 |\n|---|---|---|---|---|---|---|\n")
-	report("inserts alone, before the sweep", 0, 0, idle1.all, base)
-	report("inserts alone, before the DELETE", 0, 0, idle2.all, base)
-	report("retention.Sweeper", deleted, swept, sweep.all, base)
-	report("  of which overlapping a batch", 0, 0, sweep.during, base)
-	report("  of which between batches", 0, 0, sweep.between, base)
-	report("one unbatched DELETE", n, took, big.all, base)
+	// Each workload is compared with the idle phase just before it (same
+	// seeded state, next in time) and with both idle phases pooled.
+	pooled := p99(append(slices.Clone(idle1.all), idle2.all...))
+	fmt.Printf("\n| phase | rows/s | inserts | p50 | p99 | p99.9 | p99 / p99 of the idle phase before | p99 / pooled idle p99 |\n|---|---|---|---|---|---|---|---|\n")
+	report("inserts alone, before the sweep", 0, 0, idle1.all, p99(idle1.all), pooled)
+	report("retention.Sweeper", deleted, swept, sweep.all, p99(idle1.all), pooled)
+	report("  of which overlapping a batch", 0, 0, sweep.during, p99(idle1.all), pooled)
+	report("  of which between batches", 0, 0, sweep.between, p99(idle1.all), pooled)
+	report("inserts alone, before the DELETE", 0, 0, idle2.all, p99(idle2.all), pooled)
+	report("one unbatched DELETE", n, took, big.all, p99(idle2.all), pooled)
 
+	// The inserts write WAL at the same rate in every phase: the idle
+	// phase's rate, taken off, leaves what the deletion wrote.
+	idleRate := idleWAL / idle.Seconds()
+	fmt.Printf("\nWAL written by the deletion (the inserts' %.1f MB/s taken off): sweep %.0f MB (%.0f bytes a row), unbatched DELETE %.0f MB (%.0f bytes a row)\n",
+		idleRate/1e6, (sweepWAL-idleRate*swept.Seconds())/1e6, (sweepWAL-idleRate*swept.Seconds())/float64(deleted),
+		(bigWAL-idleRate*took.Seconds())/1e6, (bigWAL-idleRate*took.Seconds())/float64(max(n, 1)))
 	timed.summary(*trace)
+}
+
+// wal is the server's current WAL position, in bytes.
+func (b *bench) wal(ctx context.Context) float64 {
+	var lsn float64
+	if err := b.pool.QueryRow(ctx, "SELECT pg_current_wal_lsn() - '0/0'").Scan(&lsn); err != nil {
+		log.Fatal(err)
+	}
+	return lsn
 }
 
 type bench struct {
@@ -390,14 +415,14 @@ func quantile(l []time.Duration, q float64) time.Duration {
 
 func p99(l []time.Duration) time.Duration { return quantile(l, 0.99) }
 
-func report(name string, rows int64, took time.Duration, lat []time.Duration, base time.Duration) {
+func report(name string, rows int64, took time.Duration, lat []time.Duration, before, pooled time.Duration) {
 	rate := "–"
 	if rows > 0 {
 		rate = fmt.Sprintf("%.0f (%d in %v)", float64(rows)/took.Seconds(), rows, took.Round(time.Millisecond))
 	}
 	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
-	fmt.Printf("| %s | %s | %d | %v | %v | %v | %.2f |\n", name, rate, len(lat),
-		r(quantile(lat, 0.5)), r(p99(lat)), r(quantile(lat, 0.999)), float64(p99(lat))/float64(base))
+	fmt.Printf("| %s | %s | %d | %v | %v | %v | %.2f | %.2f |\n", name, rate, len(lat),
+		r(quantile(lat, 0.5)), r(p99(lat)), r(quantile(lat, 0.999)), float64(p99(lat))/float64(before), float64(p99(lat))/float64(pooled))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
