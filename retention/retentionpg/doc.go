@@ -7,12 +7,14 @@
 // embedded migrations/*.sql files, which are plain SQL for teams that run
 // their own migration tool.
 //
-// A sweep batch is one transaction (see [Store.SweepBatch]): a
-// transaction-scoped advisory lock and a lease row make one instance the
-// sweeper of a tenant's rows of the target; the rows are picked in keyset order with FOR UPDATE
-// SKIP LOCKED, so a row another transaction holds is left for the next run
-// rather than waited for; the legal-hold check is part of the DELETE
-// statement itself; and the retention.BatchHook runs inside the
+// A sweep batch is one transaction of three round trips plus the hook's
+// (see [Store.SweepBatch]): a transaction-scoped advisory lock and a lease
+// row make one instance the sweeper of a tenant's rows of the target; one
+// statement reads the checkpoint, picks the rows in keyset order with FOR
+// UPDATE SKIP LOCKED, so a row another transaction holds is left for the
+// next run rather than waited for, deletes them with the legal-hold check
+// inside the DELETE itself, and moves the checkpoint; and the
+// retention.BatchHook runs inside the
 // transaction, which [Tx] returns, so an audit entry or integrity digest
 // written through it commits or rolls back with the deletion. Each batch
 // sets statement_timeout and lock_timeout; a batch that hits one fails with

@@ -190,6 +190,18 @@ func millis(d time.Duration) string {
 // into the pipeline because pgx prepares a pipeline's statements before it
 // runs any of them, and preparing the DELETE locks its table: the lock
 // timeout must already be in force then.
+//
+// A batch commits with the session's synchronous_commit, never with it
+// turned off. Off would be sound for what the batch writes itself: a
+// commit lost in a crash takes the deletion, the checkpoint move and
+// whatever OnBatch wrote through [Tx] with it, all or nothing, and the
+// resumed sweep deletes and records those rows again, once. It is not
+// sound for what OnBatch or a Deleter does outside the transaction (an
+// audit service, an object store), which would already have acted on a
+// batch the database then forgets, and a store cannot tell the two kinds
+// of hook apart. Nor would it buy the inserters anything: their own
+// commits still flush the batch's WAL, which is where their latency goes
+// (see docs/benchmarks/retention.md).
 func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
 	if p.Limit <= 0 {
 		return retention.BatchResult{}, fmt.Errorf("%w: batch limit %d", retention.ErrInvalid, p.Limit)
