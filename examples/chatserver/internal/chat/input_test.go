@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // raw sends body as it is, with the given headers, and returns the status
@@ -104,4 +107,58 @@ func TestBodyLimitIsExact(t *testing.T) {
 	if status, eb, raw := f.raw("POST", "/v1/channels/"+ch+"/messages", tok, pad(maxBody+1), nil); status != 413 || eb.Error != "body_too_large" {
 		t.Errorf("body of %d bytes: %d %s, want 413 body_too_large", maxBody+1, status, raw)
 	}
+}
+
+// FuzzDecode: whatever the body, decode either fills the struct with
+// valid UTF-8 free of NUL or answers 400 or 413 with the API's error body;
+// it never panics.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"text":"hi"}`, `{"text":"a\u0000"}`, "{\"text\":\"\xff\"}", `{"text":"a"} {}`, `[]`, ``, `{"text":1}`, `{"x":"y"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/v1/channels/x/messages", bytes.NewReader(body))
+		var in struct {
+			Text string `json:"text"`
+		}
+		if decode(w, r, &in) {
+			if !utf8.ValidString(in.Text) || strings.IndexByte(in.Text, 0) >= 0 {
+				t.Fatalf("decoded %q from %q", in.Text, body)
+			}
+			return
+		}
+		var eb errorBody
+		if (w.Code != 400 && w.Code != 413) || json.Unmarshal(w.Body.Bytes(), &eb) != nil || eb.Error == "" {
+			t.Fatalf("refused %q with %d %s", body, w.Code, w.Body.String())
+		}
+	})
+}
+
+// FuzzInputProblem: a request inputProblem lets through has a path and
+// query parameters of valid UTF-8 without control characters.
+func FuzzInputProblem(f *testing.F) {
+	for _, s := range []string{"/v1/channels/abc/messages", "/v1/channels/%00", "/v1/admin/audit?actor=%ff", "/a?b=%zz", "/%e2%82%ac?x=%e2%82%ac"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return
+		}
+		r := &http.Request{Method: "GET", URL: u, Header: http.Header{}}
+		if code, _ := inputProblem(r); code != "" {
+			return
+		}
+		if !cleanText(u.Path) {
+			t.Fatalf("path %q let through", u.Path)
+		}
+		for k, vs := range u.Query() {
+			for _, v := range append(vs, k) {
+				if !cleanText(v) {
+					t.Fatalf("query value %q let through", v)
+				}
+			}
+		}
+	})
 }
