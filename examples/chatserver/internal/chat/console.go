@@ -32,7 +32,7 @@ const grantLookback = 24 * time.Hour
 // consoleRoutes adds the web pages (GET / and GET /ui/…) and the read
 // routes the admin console needs beside the write routes of routes().
 func (s *Server) consoleRoutes(mux *http.ServeMux, handle func(string, access, class, http.HandlerFunc)) {
-	pages := web.Handler()
+	pages := web.Handler(web.Config{IdleTimeout: s.idleTimeout()})
 	mux.Handle("GET /{$}", pages)
 	mux.Handle("GET /ui/", pages)
 
@@ -42,6 +42,15 @@ func (s *Server) consoleRoutes(mux *http.ServeMux, handle func(string, access, c
 	handle("GET /v1/admin/holds", admin, class{typeAdminViewed, adm, read, "legal_hold"}, s.listHolds)
 	handle("GET /v1/admin/locked", admin, class{typeAdminViewed, adm, read, "account"}, s.listLocked)
 	handle("GET /v1/admin/break-glass", admin, class{typeAdminViewed, adm, read, "emergency_grant"}, s.listGrants)
+}
+
+// idleTimeout is the sessions' automatic logoff, which the pages time on
+// their own as well.
+func (s *Server) idleTimeout() time.Duration {
+	if s.cfg.IdleTimeout > 0 {
+		return s.cfg.IdleTimeout
+	}
+	return session.DefaultIdleTimeout
 }
 
 // qrDataURL is the enrolment's QR code as a data: URL, which the pages'

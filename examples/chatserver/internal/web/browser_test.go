@@ -14,6 +14,7 @@ import (
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
@@ -22,8 +23,12 @@ import (
 )
 
 // tabTimeout bounds one browser test, so a hung browser fails the test
-// instead of stalling CI.
-const tabTimeout = 60 * time.Second
+// instead of stalling CI. It is generous: the subtests share a loaded
+// 2-core machine and run under the race detector.
+const tabTimeout = 3 * time.Minute
+
+// waitTimeout bounds one wait for a condition of the page.
+const waitTimeout = 20 * time.Second
 
 const pass = "velvet lantern harbor quietly"
 
@@ -95,7 +100,8 @@ func artifacts(t *testing.T) string {
 
 // tab is one browser tab on a test server. It records the page's
 // uncaught exceptions and console errors (which include
-// Content-Security-Policy violations).
+// Content-Security-Policy violations), and the bearer tokens its
+// requests carried.
 type tab struct {
 	t      *testing.T
 	ctx    context.Context
@@ -105,6 +111,7 @@ type tab struct {
 
 	mu       sync.Mutex
 	problems []string
+	tokens   map[string]bool
 }
 
 func newTab(t *testing.T, browser context.Context, srv *testServer, prefix string) *tab {
@@ -115,7 +122,7 @@ func newTab(t *testing.T, browser context.Context, srv *testServer, prefix strin
 		cancelTab()
 		cancelTimeout()
 	})
-	p := &tab{t: t, ctx: ctx, srv: srv, shots: artifacts(t), prefix: prefix}
+	p := &tab{t: t, ctx: ctx, srv: srv, shots: artifacts(t), prefix: prefix, tokens: map[string]bool{}}
 	if err := chromedp.Listen(ctx, p.event); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -134,11 +141,60 @@ func (p *tab) event(ev any) {
 		if e.Entry.Level == cdplog.EntryLevelError {
 			text = "console " + string(e.Entry.Source) + ": " + e.Entry.Text
 		}
+	case *network.EventRequestWillBeSent:
+		if auth, _ := e.Request.Headers["Authorization"].(string); strings.HasPrefix(auth, "Bearer ") {
+			p.mu.Lock()
+			p.tokens[strings.TrimPrefix(auth, "Bearer ")] = true
+			p.mu.Unlock()
+		}
 	}
 	if text != "" {
 		p.mu.Lock()
 		p.problems = append(p.problems, text)
 		p.mu.Unlock()
+	}
+}
+
+// tokensRefused fails the test unless the API refuses every bearer token
+// the page has sent so far: its sessions are over on the server, not only
+// forgotten by the page.
+func (p *tab) tokensRefused(when string) {
+	p.t.Helper()
+	p.mu.Lock()
+	tokens := make([]string, 0, len(p.tokens))
+	for tok := range p.tokens {
+		tokens = append(tokens, tok)
+	}
+	p.mu.Unlock()
+	if len(tokens) == 0 {
+		p.t.Fatalf("%s: the page sent no bearer token", when)
+	}
+	for i, tok := range tokens {
+		if st, body := p.srv.api(p.t, "POST", "/v1/auth/logout", tok, nil); st != http.StatusUnauthorized {
+			p.t.Errorf("%s: token %d of %d the page sent still works: %d %v", when, i+1, len(tokens), st, body)
+		}
+	}
+}
+
+// waitProblem waits until the page has reported a problem containing one
+// of the texts, and forgets what it reported.
+func (p *tab) waitProblem(what string, texts ...string) {
+	p.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	var seen []string
+	for {
+		seen = append(seen, p.takeProblems()...)
+		for _, pr := range seen {
+			for _, text := range texts {
+				if strings.Contains(pr, text) {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: the page reported %q, none containing %q", what, seen, texts)
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }
 
@@ -191,11 +247,17 @@ func evaluate[T any](p *tab, expr string) T {
 }
 
 // waitFor evaluates a JavaScript condition every 25ms until it holds, for
-// up to 10s. (chromedp.Poll builds its predicate with new Function, which
-// the pages' Content-Security-Policy refuses.)
+// up to waitTimeout. (chromedp.Poll builds its predicate with new
+// Function, which the pages' Content-Security-Policy refuses.)
 func (p *tab) waitFor(what, cond string) {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	p.waitWithin(waitTimeout, what, cond)
+}
+
+// waitWithin is waitFor with a deadline of its own.
+func (p *tab) waitWithin(d time.Duration, what, cond string) {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool]("Boolean("+cond+")", chromedp.EvalAwaitPromise))
 		if err == nil && ok {
@@ -305,6 +367,14 @@ func TestBrowser(t *testing.T) {
 		t.Parallel()
 		testIdle(t, browser)
 	})
+	t.Run("idle-timer", func(t *testing.T) {
+		t.Parallel()
+		testIdleTimer(t, browser)
+	})
+	t.Run("back", func(t *testing.T) {
+		t.Parallel()
+		testBack(t, browser)
+	})
 }
 
 // testFlow: sign up, enrol TOTP from the QR code's secret, log out, sign
@@ -348,6 +418,11 @@ func testFlow(t *testing.T, browser context.Context, backend string) {
 	p.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#view-signin")))
 	if got := p.text("#notice"); !strings.Contains(got, "logged out") {
 		t.Errorf("notice after logout = %q", got)
+	}
+	p.tokensRefused("after logout")
+	if left := evaluate[string](p, `document.getElementById("totp-secret").textContent + document.getElementById("whoami").textContent +
+		[...document.querySelectorAll("#recovery-codes li")].map(e => e.textContent).join(",") + (document.getElementById("enrol-qr").getAttribute("src") || "")`); left != "" {
+		t.Errorf("the page kept the session's secrets after logout: %q", left)
 	}
 	p.do("sign in with password", p.fill("#signin-app", "clinic"), p.fill("#signin-username", "alice"), chromedp.SendKeys(chromedp.CSS("#signin-password"), pass),
 		chromedp.Click(chromedp.CSS("#signin-submit")), chromedp.WaitVisible(chromedp.CSS("#signin-otp-row")))
@@ -487,22 +562,27 @@ func testCSP(t *testing.T, browser context.Context) {
 	}
 	p.clean()
 
-	// An injected inline script and an inline handler are refused.
-	evaluate[bool](p, `(() => { const s = document.createElement("script"); s.textContent = "window.__inline = 1"; document.body.append(s);
-		const i = document.createElement("img"); i.setAttribute("onerror", "window.__handler = 1"); i.src = "/nope.png"; document.body.append(i); return true; })()`)
-	time.Sleep(200 * time.Millisecond) // the image's error event and the reports are asynchronous
-	if got := evaluate[string](p, `String(window.__inline) + "/" + String(window.__handler)`); got != "undefined/undefined" {
-		t.Errorf("inline code ran despite the policy: %s", got)
-	}
-	found := false
-	for _, pr := range p.takeProblems() {
-		if strings.Contains(pr, "Content Security Policy") {
-			found = true
+	// An injected inline script does not run, and under Trusted Types no
+	// string becomes HTML or an event handler.
+	got := evaluate[string](p, `(() => {
+		const s = document.createElement("script"); s.append("window.__inline = 1"); document.body.append(s);
+		const sinks = {
+			innerHTML: (e) => { e.innerHTML = "<b class=tt>x</b>"; },
+			insertAdjacentHTML: (e) => e.insertAdjacentHTML("beforeend", "<b class=tt>x</b>"),
+			"an onclick attribute": (e) => e.setAttribute("onclick", "window.__handler = 1"),
+		};
+		for (const [name, sink] of Object.entries(sinks)) {
+			try { sink(document.getElementById("notice")); return name + " took a string"; } catch (e) { if (!(e instanceof TypeError)) return name + " threw " + e; }
 		}
+		return document.querySelectorAll(".tt").length === 0 ? "refused" : "an element was made";
+	})()`)
+	if got != "refused" {
+		t.Errorf("strings into the HTML sinks: %s, want each refused", got)
 	}
-	if !found {
-		t.Error("the browser reported no Content-Security-Policy violation for the injected script")
+	if got := evaluate[string](p, `String(window.__inline)`); got != "undefined" {
+		t.Errorf("an injected inline script ran despite the policy: %s", got)
 	}
+	p.waitProblem("a violation report", "Content Security Policy", "TrustedScript", "TrustedHTML")
 }
 
 // testIdle: after the idle timeout the next request ends the session and
@@ -526,5 +606,55 @@ func testIdle(t *testing.T, browser context.Context) {
 		t.Errorf("%d messages still in the page after the logoff", n)
 	}
 	p.shot("08-idle")
+	p.clean()
+}
+
+// testIdleTimer: with nobody at the keyboard, the page ends the session
+// by itself once the server's idle timeout has passed since its last
+// request, instead of showing the messages until the next click.
+func testIdleTimer(t *testing.T, browser context.Context) {
+	const idle = 6 * time.Second
+	srv := newServer(t, serverOptions{idleTimeout: idle})
+	p := newTab(t, browser, srv, "idletimer")
+	p.signUp("night", "nia")
+	p.submitSignUp()
+	p.createChannel("Night shift")
+	p.send("Bed 4: pain score 7 at 03:10.")
+	sent := time.Now()
+	p.waitWithin(idle+waitTimeout, "the idle logoff without a click", `!document.getElementById("view-signin").hidden`)
+	if elapsed := time.Since(sent); elapsed < idle/2 {
+		t.Errorf("logged off %v after the last request, well before the idle timeout of %v", elapsed, idle)
+	}
+	if got := p.text("#notice"); !strings.Contains(got, "period without activity") {
+		t.Errorf("notice = %q, want the idle-logoff notice", got)
+	}
+	if evaluate[bool](p, `document.body.textContent.includes("pain score")`) {
+		t.Error("the message is still in the page after the idle logoff")
+	}
+	p.tokensRefused("after the idle logoff")
+	p.shot("09-idle-timer")
+	p.clean()
+}
+
+// testBack: leaving the page ends its session, and the back button, which
+// may bring the page back from the back/forward cache, shows the sign-in
+// form, not the messages of the session that ended.
+func testBack(t *testing.T, browser context.Context) {
+	srv := newServer(t, serverOptions{})
+	p := newTab(t, browser, srv, "back")
+	p.signUp("ward", "bea")
+	p.submitSignUp()
+	p.createChannel("Ward 9")
+	p.send("Bed 7: allergic to penicillin.")
+	p.do("leave the page", chromedp.Navigate(srv.URL+"/healthz"))
+	// chromedp.NavigateBack waits for a load event, which a page restored
+	// from the back/forward cache does not fire.
+	evaluate[bool](p, `(history.back(), true)`)
+	p.waitFor("the sign-in form after going back", `location.pathname === "/" && !document.getElementById("view-signin").hidden`)
+	if evaluate[bool](p, `document.body.textContent.includes("penicillin") || document.body.textContent.includes("Ward 9") || !document.getElementById("nav").hidden`) {
+		t.Error("going back shows the ended session's channel or messages")
+	}
+	p.tokensRefused("after leaving the page")
+	p.shot("10-back")
 	p.clean()
 }

@@ -17,7 +17,7 @@ func FuzzHandler(f *testing.F) {
 	for _, p := range []string{"/", "/ui/app.js", "/ui/", "/ui/../web.go", "/ui/%2e%2e/web.go", "/ui//app.js", "/ui/index.html", "/ui/static/app.js", "/x", "/ui/app.js/"} {
 		f.Add(p)
 	}
-	h := web.Handler()
+	h := web.Handler(web.Config{})
 	files := web.Files()
 	f.Fuzz(func(t *testing.T, path string) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?") {

@@ -63,8 +63,9 @@ type testServer struct {
 }
 
 type serverOptions struct {
-	backend   string // "memory" (the default) or "postgres"
-	accessTTL time.Duration
+	backend     string // "memory" (the default) or "postgres"
+	accessTTL   time.Duration
+	idleTimeout time.Duration // the server's automatic logoff (15m)
 }
 
 func newServer(t *testing.T, o serverOptions) *testServer {
@@ -98,6 +99,7 @@ func newServer(t *testing.T, o serverOptions) *testServer {
 		Now:            clk.Now,
 		HashParams:     &fast,
 		AccessTTL:      o.accessTTL,
+		IdleTimeout:    o.idleTimeout,
 		CheckpointFile: filepath.Join(t.TempDir(), "checkpoints.jsonl"),
 	})
 	if err != nil {

@@ -36,13 +36,34 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ContentSecurityPolicy is sent with every page and asset. Images may be
 // data: URLs for the enrolment's QR code, which the API sends as one.
+// Trusted Types are required and no policy may be made, so a browser that
+// enforces them (Chromium) refuses any string passed to innerHTML and the
+// other HTML sinks, whoever's script passes it.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; " +
+	"require-trusted-types-for 'script'; trusted-types 'none'"
+
+// idleMeta is the element of index.html that tells the pages the server's
+// idle timeout, in seconds; Handler writes the configured value into it.
+const idleMeta = `<meta name="idle-timeout" content="0">`
+
+// Config is what the pages need to know of the server. The zero Config is
+// valid.
+type Config struct {
+	// IdleTimeout is the server's automatic logoff. A page clears what it
+	// shows and says why once this long has passed since its last request,
+	// without waiting for the user's next click to find the session over.
+	// Zero means the page keeps no timer and learns of the logoff from the
+	// API's session_idle answer only.
+	IdleTimeout time.Duration
+}
 
 //go:embed static
 var static embed.FS
@@ -67,6 +88,8 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
+// asset is one file as served. An asset without an ETag is sent with
+// Cache-Control: no-store.
 type asset struct {
 	body        []byte
 	contentType string
@@ -75,8 +98,10 @@ type asset struct {
 
 // Handler serves the pages: index.html at / and every other file under
 // /ui/. Mount it for GET / and GET /ui/. Unknown paths get a plain 404.
-// It is safe for concurrent use.
-func Handler() http.Handler {
+// Every answer carries the policy headers; index.html is not stored by
+// caches (nor, in most browsers, kept for the back button), the other
+// files are revalidated by ETag. It is safe for concurrent use.
+func Handler(cfg Config) http.Handler {
 	assets := map[string]asset{}
 	err := fs.WalkDir(Files(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -89,6 +114,10 @@ func Handler() http.Handler {
 		b, err := fs.ReadFile(Files(), p)
 		if err != nil {
 			return err
+		}
+		if p == "index.html" {
+			assets[p] = asset{body: withIdleTimeout(b, cfg.IdleTimeout), contentType: ct} // no ETag: never stored
+			return nil
 		}
 		sum := sha256.Sum256(b)
 		assets[p] = asset{body: b, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
@@ -121,15 +150,29 @@ func Handler() http.Handler {
 			return
 		}
 		h.Set("Content-Type", a.contentType)
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", a.etag)
-		if r.Header.Get("If-None-Match") == a.etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
+		if a.etag == "" {
+			h.Set("Cache-Control", "no-store")
+		} else {
+			h.Set("Cache-Control", "no-cache")
+			h.Set("ETag", a.etag)
+			if r.Header.Get("If-None-Match") == a.etag {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
 		}
 		if r.Method == http.MethodHead {
 			return
 		}
 		_, _ = w.Write(a.body)
 	})
+}
+
+// withIdleTimeout writes the idle timeout, in whole seconds, into the
+// page's idleMeta element.
+func withIdleTimeout(page []byte, d time.Duration) []byte {
+	if !strings.Contains(string(page), idleMeta) {
+		panic("web: index.html lost its idle-timeout element") // a build defect
+	}
+	secs := strconv.FormatInt(int64(d/time.Second), 10)
+	return []byte(strings.Replace(string(page), idleMeta, `<meta name="idle-timeout" content="`+secs+`">`, 1))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,21 +18,23 @@ import (
 	"github.com/chatsdk/compliance/examples/chatserver/internal/web"
 )
 
-const wantCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+const wantCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'; trusted-types 'none'"
 
 // TestHeaders: every page and asset carries the Content-Security-Policy,
-// nosniff, no-referrer and its own content type; paths outside the
-// embedded files are 404, and the API keeps its JSON 404.
+// nosniff, no-referrer and its own content type; the page itself is not
+// stored by caches, the assets are revalidated; paths outside the
+// embedded files are 404 with the same policy, and the API keeps its JSON
+// 404.
 func TestHeaders(t *testing.T) {
 	s := newServer(t, serverOptions{})
 	if web.ContentSecurityPolicy != wantCSP {
 		t.Fatalf("ContentSecurityPolicy = %q, want %q", web.ContentSecurityPolicy, wantCSP)
 	}
-	for path, ctype := range map[string]string{
-		"/":             "text/html; charset=utf-8",
-		"/ui/app.js":    "text/javascript; charset=utf-8",
-		"/ui/api.js":    "text/javascript; charset=utf-8",
-		"/ui/style.css": "text/css; charset=utf-8",
+	for path, want := range map[string]struct{ ctype, cache string }{
+		"/":             {"text/html; charset=utf-8", "no-store"},
+		"/ui/app.js":    {"text/javascript; charset=utf-8", "no-cache"},
+		"/ui/api.js":    {"text/javascript; charset=utf-8", "no-cache"},
+		"/ui/style.css": {"text/css; charset=utf-8", "no-cache"},
 	} {
 		res, err := http.Get(s.URL + path)
 		if err != nil {
@@ -42,7 +45,8 @@ func TestHeaders(t *testing.T) {
 			t.Errorf("GET %s: status %d, want 200", path, res.StatusCode)
 		}
 		for h, want := range map[string]string{
-			"Content-Type":            ctype,
+			"Content-Type":            want.ctype,
+			"Cache-Control":           want.cache,
 			"Content-Security-Policy": wantCSP,
 			"X-Content-Type-Options":  "nosniff",
 			"Referrer-Policy":         "no-referrer",
@@ -62,6 +66,9 @@ func TestHeaders(t *testing.T) {
 		if res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
 		}
+		if final := res.Request.URL.Path; strings.HasPrefix(final, "/ui/") && res.Header.Get("Content-Security-Policy") != wantCSP {
+			t.Errorf("GET %s: the 404 has Content-Security-Policy %q", final, res.Header.Get("Content-Security-Policy"))
+		}
 	}
 	res, err := http.Get(s.URL + "/v1/nope")
 	if err != nil {
@@ -71,6 +78,35 @@ func TestHeaders(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"not_found"`) {
 		t.Errorf("GET /v1/nope: %d %s, want the API's JSON 404", res.StatusCode, body)
+	}
+}
+
+// TestIdleTimeoutInPage: the page learns the server's idle timeout, in
+// seconds, from its idle-timeout meta element.
+func TestIdleTimeoutInPage(t *testing.T) {
+	for _, tc := range []struct {
+		idle time.Duration
+		want string
+	}{
+		{0, `<meta name="idle-timeout" content="0">`},
+		{90 * time.Second, `<meta name="idle-timeout" content="90">`},
+		{15 * time.Minute, `<meta name="idle-timeout" content="900">`},
+	} {
+		rec := httptest.NewRecorder()
+		web.Handler(web.Config{IdleTimeout: tc.idle}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if body := rec.Body.String(); strings.Count(body, `name="idle-timeout"`) != 1 || !strings.Contains(body, tc.want) {
+			t.Errorf("IdleTimeout %v: the page does not carry %s", tc.idle, tc.want)
+		}
+	}
+	s := newServer(t, serverOptions{})
+	res, err := http.Get(s.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `<meta name="idle-timeout" content="900">`) {
+		t.Error("the chat server's page does not carry its default idle timeout of 900s")
 	}
 }
 

@@ -10,11 +10,18 @@ let cursors = [""]; // cursors[i] opens page i of the current search
 let page = 0;
 let filters = {};
 
-/** reset clears the console (at sign-out). */
+/** reset clears the console's panels and forms (at sign-out). */
 export function reset() {
   for (const id of ["audit-rows", "holds", "locked", "grants", "retention-channels"]) $(id).replaceChildren();
+  for (const id of ["verify-checked", "verify-head", "checkpoint", "retention-days", "retention-minimum", "retention-version"]) setText(id, "–");
+  setText("verify-status", "not checked");
+  $("verify-status").className = "";
+  setText("audit-page", "");
+  setText("admin-error", "");
+  for (const id of ["audit-filter", "retention-form", "hold-form"]) $(id).reset();
   cursors = [""];
   page = 0;
+  filters = {};
 }
 
 /** open loads every panel. */

@@ -7,6 +7,9 @@ let accessToken = "";
 let refreshToken = "";
 let refreshing = null;
 let ended = () => {};
+let idleMs = 0;
+let idleAt = 0;
+let idleTimer = 0;
 
 /** APIError is an error answer of the API: its status, code and message. */
 export class APIError extends Error {
@@ -22,13 +25,43 @@ export class APIError extends Error {
 export function setTokens(t) {
   if (t.access_token) accessToken = t.access_token;
   if (t.refresh_token) refreshToken = t.refresh_token;
+  active();
 }
 
 /** clearTokens forgets both tokens. */
 export function clearTokens() {
   accessToken = "";
   refreshToken = "";
+  clearTimeout(idleTimer);
 }
+
+/**
+ * setIdleTimeout sets the server's idle timeout in seconds. When it is
+ * positive the page does not wait for its next request to learn that the
+ * session is over: that long after its last request, when the server
+ * ends the session too, it calls the onSessionEnded function with "idle",
+ * so an unattended screen stops showing what it showed.
+ */
+export function setIdleTimeout(seconds) {
+  idleMs = seconds > 0 ? seconds * 1000 : 0;
+}
+
+// active restarts the idle timer: the server counts a session's idle time
+// from its last request, so the page does too.
+function active() {
+  clearTimeout(idleTimer);
+  if (!idleMs || !accessToken) return;
+  idleAt = Date.now() + idleMs;
+  idleTimer = setTimeout(checkIdle, idleMs);
+}
+
+// checkIdle ends the session when its idle time is up. It also runs when
+// the tab becomes visible, as a hidden tab's timers may fire late.
+function checkIdle() {
+  if (idleMs && accessToken && Date.now() >= idleAt) endSession("session_idle");
+}
+
+document.addEventListener("visibilitychange", checkIdle);
 
 /** signedIn reports whether the page holds an access token. */
 export function signedIn() {
@@ -59,7 +92,10 @@ export function subject() {
 async function send(method, path, body, token) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers.Authorization = "Bearer " + token;
+  if (token) {
+    headers.Authorization = "Bearer " + token;
+    active();
+  }
   const res = await fetch(path, {
     method,
     headers,

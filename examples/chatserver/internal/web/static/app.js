@@ -1,7 +1,7 @@
 // The pages' entry point: a router over the views of index.html, sign-up,
 // sign-in with its TOTP step, TOTP enrolment and logout.
 
-import { call, publicCall, setTokens, clearTokens, signedIn, onSessionEnded, subject, logoutOnUnload } from "./api.js";
+import { call, publicCall, setTokens, clearTokens, signedIn, onSessionEnded, setIdleTimeout, subject, logoutOnUnload } from "./api.js";
 import { $, el, setText, busy } from "./dom.js";
 import * as chat from "./chat.js";
 import * as admin from "./admin.js";
@@ -58,10 +58,23 @@ function signedInAs(app, username) {
   setText("whoami", username + " · " + app);
 }
 
+// signOutLocally forgets the tokens and everything the session showed or
+// was typed into it: messages, drafts, the console's panels, the TOTP key
+// and the recovery codes. Only the app and user name stay, to sign in
+// again.
 function signOutLocally() {
   clearTokens();
   chat.reset();
   admin.reset();
+  resetEnrol();
+  $("enrol-form").reset();
+  $("enrol-qr").removeAttribute("src");
+  setText("totp-secret", "");
+  $("recovery-codes").replaceChildren();
+  $("signin-password").value = "";
+  $("signin-otp").value = "";
+  $("signin-otp-row").hidden = true;
+  setText("whoami", "");
   me.id = "";
 }
 
@@ -199,6 +212,17 @@ chat.onEnrolmentRequired(() => {
   go("security");
 });
 
+// Leaving the page ends its session: the server revokes it, and the page
+// forgets what it showed, because the back button may bring this very
+// page back from memory (the back/forward cache) rather than load it anew.
+window.addEventListener("pagehide", () => {
+  if (!signedIn()) return;
+  logoutOnUnload();
+  signOutLocally();
+  notice("You were signed out when you left the page.", "ok", "signin");
+  route();
+});
+
 window.addEventListener("hashchange", route);
-window.addEventListener("pagehide", logoutOnUnload);
+setIdleTimeout(Number(document.querySelector('meta[name="idle-timeout"]').content) || 0);
 route();

@@ -26,6 +26,9 @@ export function reset() {
   $("channel-list").replaceChildren();
   setText("channel-title", "Pick or create a channel");
   setText("channel-id-shown", "");
+  setText("chat-error", "");
+  for (const id of ["channel-create", "channel-open", "message-form", "member-form"]) $(id).reset();
+  if ($("my-id")) $("my-id").remove();
   enable(false);
 }
 
