@@ -43,6 +43,10 @@ type Config struct {
 	// PartitionsAhead is how many monthly partitions past the current
 	// month Migrate creates. Defaults to 3.
 	PartitionsAhead int
+	// DisableTree stops the Store writing the Merkle tree hashes of new
+	// batches (see tree.go). The zero value keeps the tree. A stream
+	// appended to with the tree off has no proofs after that point.
+	DisableTree bool
 }
 
 // Store is an [audit.Store] on Postgres. The chain head of each stream is a
@@ -59,6 +63,9 @@ type Store struct {
 	schema          string // quoted and dotted, or empty
 	now             func() time.Time
 	partitionsAhead int
+
+	noTree bool
+	tree   treeCache
 
 	mu     sync.Mutex
 	heads  map[string]audit.Head
@@ -78,7 +85,7 @@ func New(db Querier, cfg Config) (*Store, error) {
 	if cfg.PartitionsAhead < 0 {
 		return nil, fmt.Errorf("%w: negative PartitionsAhead", audit.ErrConfig)
 	}
-	s := &Store{db: db, now: cfg.Now, partitionsAhead: cfg.PartitionsAhead,
+	s := &Store{db: db, now: cfg.Now, partitionsAhead: cfg.PartitionsAhead, noTree: cfg.DisableTree,
 		heads: map[string]audit.Head{}, months: map[string]bool{}}
 	if cfg.Schema != "" {
 		s.schema = pgx.Identifier{cfg.Schema}.Sanitize() + "."
@@ -110,6 +117,9 @@ const appendSQL = `WITH durable AS (
 	UPDATE {{schema}}audit_heads SET seq = $2, hash = $3
 	WHERE stream = $1 AND seq = $4 AND hash = $5 AND (SELECT count(*) FROM durable) > 0
 	RETURNING 1
+), tree AS (
+	INSERT INTO {{schema}}audit_tree_hashes (stream, first_index, hashes)
+	SELECT $1, $25::bigint, $26::bytea WHERE $26::bytea IS NOT NULL AND EXISTS (SELECT 1 FROM moved)
 )
 INSERT INTO {{schema}}audit_entries (stream, ` + entryColumns + `)
 SELECT $1, u.* FROM unnest($6::bigint[], $7::bytea[], $8::bytea[], $9::text[], $10::timestamptz[],
@@ -130,10 +140,15 @@ func (s *Store) Append(ctx context.Context, stream string, events []audit.Event)
 		if err != nil {
 			return nil, err
 		}
-		tag, err := s.db.Exec(ctx, s.sql(appendSQL), appendArgs(stream, head, entries)...)
+		tb, err := s.treeFor(ctx, s.db, head, entries)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := s.db.Exec(ctx, s.sql(appendSQL), appendArgs(stream, head, entries, tb)...)
 		switch {
 		case err == nil && tag.RowsAffected() == int64(len(entries)):
 			s.remember(entries[len(entries)-1])
+			s.committed(stream, tb)
 			return entries, nil
 		case err == nil && tag.RowsAffected() != 0:
 			s.forget(stream)
@@ -176,7 +191,11 @@ func (s *Store) appendLocked(ctx context.Context, stream string, events []audit.
 	if err != nil {
 		return nil, err
 	}
-	tag, err := tx.Exec(ctx, s.sql(appendSQL), appendArgs(stream, head, entries)...)
+	tb, err := s.treeFor(ctx, tx, head, entries)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := tx.Exec(ctx, s.sql(appendSQL), appendArgs(stream, head, entries, tb)...)
 	if err != nil {
 		return nil, fmt.Errorf("auditpg: append: %w", err)
 	}
@@ -186,6 +205,7 @@ func (s *Store) appendLocked(ctx context.Context, stream string, events []audit.
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("auditpg: append commit: %w", err)
 	}
+	s.committed(stream, tb)
 	return entries, nil
 }
 
@@ -220,7 +240,11 @@ func (s *Store) AppendTx(ctx context.Context, tx Querier, stream string, events 
 	if err := s.partitionsFor(ctx, tx, entries, true); err != nil {
 		return nil, err
 	}
-	tag, err := tx.Exec(ctx, s.sql(appendSQL), appendArgs(stream, head, entries)...)
+	tb, err := s.treeFor(ctx, tx, head, entries)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := tx.Exec(ctx, s.sql(appendSQL), appendArgs(stream, head, entries, tb)...)
 	if err != nil {
 		return nil, fmt.Errorf("auditpg: append: %w", err)
 	}
@@ -230,7 +254,7 @@ func (s *Store) AppendTx(ctx context.Context, tx Querier, stream string, events 
 	return entries, nil
 }
 
-func appendArgs(stream string, head audit.Head, entries []audit.Entry) []any {
+func appendArgs(stream string, head audit.Head, entries []audit.Entry, tb treeBatch) []any {
 	n := len(entries)
 	var (
 		seq                                              = make([]int64, n)
@@ -257,7 +281,7 @@ func appendArgs(stream string, head audit.Head, entries []audit.Entry) []any {
 	last := entries[n-1]
 	return []any{stream, int64(last.Seq), last.Hash, int64(head.Seq), head.Hash,
 		seq, prev, hash, tenant, at, actor, session, ip, ua, typ, cat, action,
-		rtype, rid, subject, success, reason, metadata, retain}
+		rtype, rid, subject, success, reason, metadata, retain, tb.first, tb.hashes}
 }
 
 // partitionsFor creates, through q, the partitions of every month the
