@@ -84,6 +84,7 @@ func commands() []*command {
 		auditVerifyCommand(),
 		auditExportCommand(),
 		auditVerifyExportCommand(),
+		auditProveInclusionCommand(), auditProveConsistencyCommand(), auditVerifyProofCommand(),
 		integrityVerifyCommand(),
 		retentionSweepCommand(),
 		retentionForecastCommand(),

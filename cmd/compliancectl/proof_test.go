@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tink-crypto/tink-go/v2/signature"
+
+	"github.com/chatsdk/compliance/audit"
+	"github.com/chatsdk/compliance/audit/tlog"
+)
+
+// recordWithTree appends n events to app-1 through a Log whose checkpoints
+// (every 10 entries) also get signed tree heads.
+func (f *fixture) recordWithTree(n int) {
+	f.t.Helper()
+	ctx := context.Background()
+	s, err := signature.NewSigner(f.signer)
+	require.NoError(f.t, err)
+	ts, err := tlog.NewSigner("", f.signer)
+	require.NoError(f.t, err)
+	log, err := audit.New(audit.Config{Store: f.audit, Signer: s, CheckpointEvery: 10, CheckpointInterval: time.Hour,
+		Publisher: &audit.TreePublisher{Store: f.audit, Signer: ts}})
+	require.NoError(f.t, err)
+	for i := range n {
+		_, err := log.Record(ctx, audit.Event{Tenant: "app-1", Actor: "user-1", Type: audit.TypeDataRead,
+			Category: audit.CategoryDataAccess, Action: audit.ActionRead, ResourceType: "message", ResourceID: strings.Repeat("m", 1+i%3), Success: true})
+		require.NoError(f.t, err)
+	}
+	require.NoError(f.t, log.Close(ctx))
+}
+
+func TestAuditProofs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.recordWithTree(35)
+
+	incl := filepath.Join(f.dir, "incl.json")
+	r := cli(t, f.env, "", "audit", "prove-inclusion", "--app", "app-1", "--seq", "7", "--out", incl)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "app-1: entry 7 proved under the tree head of size 30")
+
+	// Offline: no database, only the public key.
+	r = cli(t, nil, "", "audit", "verify-proof", incl, "--public-key", f.pubKey)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "app-1: entry 7 is in the log under the signed tree head of size 30")
+
+	cons := filepath.Join(f.dir, "cons.json")
+	r = cli(t, f.env, "", "audit", "prove-consistency", "--app", "app-1", "--old-size", "10", "--out", cons)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, nil, "", "audit", "verify-proof", cons, "--public-key", f.pubKey, "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	require.Equal(t, true, res["ok"])
+	require.Equal(t, float64(30), res["new_size"])
+
+	// A changed entry field: exit 1.
+	data, err := os.ReadFile(incl)
+	require.NoError(t, err)
+	bad := filepath.Join(f.dir, "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Replace(string(data), `"user-1"`, `"user-2"`, 1)), 0o600))
+	r = cli(t, nil, "", "audit", "verify-proof", bad, "--public-key", f.pubKey)
+	require.Equal(t, 1, r.code, r.stdout)
+	require.Contains(t, r.stdout, "PROOF FAILS")
+
+	// A quorum the heads do not have: exit 1.
+	_, wkey, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	w, err := tlog.NewCosigner("witness-a", wkey, nil)
+	require.NoError(t, err)
+	r = cli(t, nil, "", "audit", "verify-proof", incl, "--public-key", f.pubKey, "--quorum", "1",
+		"--witness", w.Verifier().(*tlog.CosignatureVerifier).VerifierKey())
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stdout, "not enough witness cosignatures")
+
+	// No head covers a seq past the last checkpoint.
+	r = cli(t, f.env, "", "audit", "prove-inclusion", "--app", "app-1", "--seq", "33", "--out", filepath.Join(f.dir, "x.json"))
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.stderr, "no signed tree head covering seq 33")
+}
