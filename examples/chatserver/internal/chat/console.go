@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -167,10 +168,7 @@ func (s *Server) listLocked(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			o := lockedOut{Account: e.ResourceID, Factor: string(factor), Until: st.Until, Hard: st.Hard}
-			u, err := s.chat.UserByName(r.Context(), id.Tenant(), e.ResourceID)
-			if errors.Is(err, ErrNotFound) {
-				u, err = s.chat.UserByID(r.Context(), id.Tenant(), e.ResourceID)
-			}
+			u, err := s.lockedUser(r.Context(), id.Tenant(), factor, e.ResourceID)
 			switch {
 			case err == nil:
 				o.UserID, o.Username = u.ID, u.Username
@@ -186,6 +184,18 @@ func (s *Server) listLocked(w http.ResponseWriter, r *http.Request) {
 		q.Cursor = page.Next
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"locked": out})
+}
+
+// lockedUser is the user whose counter a lock event names. A password
+// counter is keyed by the user name typed, which may be anything
+// (another user's id included), a second-factor counter by the user id;
+// looking a name up as an id, or the other way round, would list a user
+// who is not locked.
+func (s *Server) lockedUser(ctx context.Context, tenant string, f lockout.Factor, account string) (User, error) {
+	if f == lockout.FactorPassword {
+		return s.chat.UserByName(ctx, tenant, account)
+	}
+	return s.chat.UserByID(ctx, tenant, account)
 }
 
 // listGrants answers the tenant's emergency grants that have not expired.
