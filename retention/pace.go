@@ -23,6 +23,12 @@ import (
 // time that keeps the share of time spent in batches at duty (a batch of d
 // is followed by d*(1-duty)/duty); and the time that keeps the rate at or
 // under maxRate rows a second.
+//
+// TODO: the pacer sees only the sweep's own batches, so it pauses for its
+// share whether or not live traffic is waiting. A signal from that traffic
+// (commit latency, or backends waiting on WAL in pg_stat_activity) would
+// let it sweep flat out on an idle database; left out because the core
+// package cannot read Postgres and the Store interface has no such probe.
 type pacer struct {
 	target   time.Duration // batch duration aimed at
 	duty     float64       // share of time in batches, (0, 1]

@@ -261,3 +261,27 @@ func TestBatchTimeouts(t *testing.T) {
 		}
 	})
 }
+
+// A batch commits with the session's synchronous_commit: the store never
+// turns it off (see SweepBatch for why).
+func TestBatchKeepsSynchronousCommit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.insert(t, expired("m", 3)...)
+	var setting string
+	p := batchParams("one", 10)
+	p.OnBatch = func(ctx context.Context, _ retention.BatchResult) error {
+		tx, _ := retentionpg.Tx(ctx)
+		return tx.QueryRow(ctx, "SELECT current_setting('synchronous_commit')").Scan(&setting)
+	}
+	if _, err := f.store.SweepBatch(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var session string
+	if err := f.db.Pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit')").Scan(&session); err != nil {
+		t.Fatal(err)
+	}
+	if setting != session {
+		t.Fatalf("synchronous_commit in the batch %q, in the session %q", setting, session)
+	}
+}

@@ -199,9 +199,10 @@ func millis(d time.Duration) string {
 // sound for what OnBatch or a Deleter does outside the transaction (an
 // audit service, an object store), which would already have acted on a
 // batch the database then forgets, and a store cannot tell the two kinds
-// of hook apart. Nor would it buy the inserters anything: their own
-// commits still flush the batch's WAL, which is where their latency goes
-// (see docs/benchmarks/retention.md).
+// of hook apart. Nor did it buy concurrent inserts anything measurable:
+// their own commits still flush the WAL the batch wrote before them (see
+// docs/benchmarks/retention.md). TestBatchKeepsSynchronousCommit pins
+// this.
 func (s *Store) SweepBatch(ctx context.Context, p retention.BatchParams) (retention.BatchResult, error) {
 	if p.Limit <= 0 {
 		return retention.BatchResult{}, fmt.Errorf("%w: batch limit %d", retention.ErrInvalid, p.Limit)
