@@ -503,8 +503,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// testMarkup: markup in a message and a channel name is shown as text;
-// no element is made from it and no script runs. Then a reload signs out.
+// testMarkup: markup in a message, a channel name, a user name typed at
+// the sign-in (listed by the console as a locked account and in the audit
+// log), a hold reason and a break-glass reason is shown as text; no
+// element is made from it and no script runs. Then a reload signs out.
 func testMarkup(t *testing.T, browser context.Context) {
 	srv := newServer(t, serverOptions{})
 	p := newTab(t, browser, srv, "markup")
@@ -526,6 +528,36 @@ func testMarkup(t *testing.T, browser context.Context) {
 		t.Errorf("injected script ran: window.__pwned = %s", got)
 	}
 	p.shot("07-markup")
+
+	// Markup reaches the admin console from strangers (a name typed at the
+	// sign-in) and from admins (reasons).
+	typed := `<img src=x onerror="window.__pwned='user'">`
+	for range 5 {
+		srv.api(t, "POST", "/v1/apps/xss/login", "", map[string]string{"username": typed, "password": "no such user, no such password"})
+	}
+	_, tok := srv.api(t, "POST", "/v1/apps/xss/login", "", map[string]string{"username": "mallory", "password": pass})
+	owner, _ := tok["access_token"].(string)
+	reason := `<b onmouseover="window.__pwned='reason'">hold</b>`
+	if st, body := srv.api(t, "POST", "/v1/admin/holds", owner, map[string]string{"scope": "tenant", "reason": reason}); st != http.StatusCreated {
+		t.Fatalf("hold: %d %v", st, body)
+	}
+	if st, body := srv.api(t, "POST", "/v1/admin/break-glass", owner, map[string]string{"reason": reason}); st != http.StatusOK {
+		t.Fatalf("break-glass: %d %v", st, body)
+	}
+	p.do("open admin", chromedp.Click(chromedp.CSS(`#nav a[data-view="admin"]`)), chromedp.WaitVisible(chromedp.CSS("#view-admin")))
+	p.waitFor("the typed name listed as locked", fmt.Sprintf(`[...document.querySelectorAll("#locked td")].some(td => td.textContent === %s)`, jsString(typed)))
+	p.waitFor("the hold and grant reasons shown", fmt.Sprintf(`document.querySelector("#holds td:nth-child(2)")?.textContent === %[1]s && document.querySelector("#grants td:nth-child(2)")?.textContent === %[1]s`, jsString(reason)))
+	p.waitFor("the audit rows loaded", `document.querySelectorAll("#audit-rows tr").length > 5`)
+	if !evaluate[bool](p, fmt.Sprintf(`document.getElementById("audit-rows").textContent.includes(%s)`, jsString(`reason=`+reason))) {
+		t.Error("the hold's reason is not shown, as text, in the audit log's details")
+	}
+	if n := evaluate[int](p, `document.querySelectorAll("#view-admin img, #view-admin b, #view-admin script").length`); n != 0 {
+		t.Errorf("%d elements were made from markup in the console", n)
+	}
+	if got := evaluate[string](p, `String(window.__pwned)`); got != "undefined" {
+		t.Errorf("injected script ran in the console: window.__pwned = %s", got)
+	}
+	p.shot("07-markup-admin")
 	p.clean()
 
 	// A reload forgets the tokens, and the page revokes its session on the
@@ -534,13 +566,14 @@ func testMarkup(t *testing.T, browser context.Context) {
 	if !evaluate[bool](p, `document.getElementById("nav").hidden`) {
 		t.Error("still signed in after a reload")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for !strings.Contains(srv.logs.String(), `"route":"POST /v1/auth/logout","status":204`) {
 		if time.Now().After(deadline) {
 			t.Fatal("the page did not log out as it unloaded")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	p.tokensRefused("after a reload")
 }
 
 // testCSP: the page carries the policy, has no inline script or style,
