@@ -255,6 +255,10 @@ func (s *Server) placeHold(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_scope", "this scope needs an id")
 		return
 	}
+	if len(in.ID) > maxIDLen {
+		writeError(w, r, http.StatusBadRequest, "bad_id", "an id is at most 128 bytes")
+		return
+	}
 	h, err := s.policies.PlaceHold(r.Context(), id.Tenant(), scope, in.Reason, id.UserID())
 	if !s.retentionOK(w, r, err) {
 		return

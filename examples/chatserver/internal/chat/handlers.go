@@ -47,7 +47,7 @@ type credentials struct {
 }
 
 func validUsername(u string) bool {
-	return u != "" && len(u) <= maxNameLen && utf8.ValidString(u) && strings.TrimSpace(u) == u
+	return u != "" && len(u) <= maxNameLen && usernameOK(u) && strings.TrimSpace(u) == u
 }
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +60,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validUsername(in.Username) {
-		writeError(w, r, http.StatusBadRequest, "bad_username", "a user name is 1 to 64 characters without surrounding space")
+		writeError(w, r, http.StatusBadRequest, "bad_username", "a user name is 1 to 64 bytes of one script, in NFC, without control or invisible characters or surrounding space")
 		return
 	}
 	viol, err := s.pwPolicy.Check(r.Context(), password.Candidate{Password: in.Password, ContextWords: []string{in.Username, app, "chat"}})

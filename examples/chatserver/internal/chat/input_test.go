@@ -162,3 +162,131 @@ func FuzzInputProblem(f *testing.F) {
 		}
 	})
 }
+
+// TestAmbiguousInputRefused: input whose meaning depends on who reads it
+// is refused: a key named twice in an object (encoding/json keeps the
+// last, other parsers the first), a body declared as a form or as text
+// (what a page on another site can make a browser send without asking),
+// and user names that look like another name: not in NFC, mixing scripts,
+// or holding control, invisible or non-ASCII space characters (a CR LF in
+// a name is refused like any control character). Before the fix each of
+// these was accepted.
+func TestAmbiguousInputRefused(t *testing.T) {
+	f := newFixture(t, "memory", setup{})
+	f.signup("alice")
+	tok := f.login("alice").access
+	users, login := "/v1/apps/"+app+"/users", "/v1/apps/"+app+"/login"
+	signup := func(name string) []byte {
+		b, _ := json.Marshal(map[string]string{"username": name, "password": pw(name)})
+		return b
+	}
+	alice := `{"username":"alice","password":"` + pw("alice") + `"}`
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	cases := []struct {
+		name         string
+		method, path string
+		token        string
+		body         []byte
+		header       map[string]string
+		status       int
+		code         string
+	}{
+		{"a key twice", "POST", users, "", []byte(`{"username":"bob","username":"alice","password":"` + pw("bob") + `"}`), nil, 400, "bad_request"},
+		{"a key twice, once escaped", "POST", login, "", []byte(`{"username":"alice","\u0075sername":"bob","password":"x"}`), nil, 400, "bad_request"},
+		{"a key twice in a nested object", "PUT", "/v1/admin/retention", tok, []byte(`{"days":30,"channels":{"c":1,"c":2}}`), nil, 400, "bad_request"},
+		{"one key in two objects", "PUT", "/v1/admin/retention", tok, []byte(`{"days":30,"channels":{"days":5}}`), nil, 404, "not_found"},
+		{"a form", "POST", login, "", []byte(alice), form, 415, "unsupported_media_type"},
+		{"text/plain", "POST", login, "", []byte(alice), map[string]string{"Content-Type": "text/plain;charset=UTF-8"}, 415, "unsupported_media_type"},
+		{"multipart", "POST", users, "", signup("carol"), map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, 415, "unsupported_media_type"},
+		{"a malformed content type", "POST", login, "", []byte(alice), map[string]string{"Content-Type": "application/json; ===="}, 415, "unsupported_media_type"},
+		{"JSON with a charset", "POST", login, "", []byte(alice), map[string]string{"Content-Type": "application/json; charset=utf-8"}, 200, ""},
+		{"a decomposed é", "POST", users, "", signup("jose\u0301"), nil, 400, "bad_username"},
+		{"Latin with a Cyrillic а", "POST", users, "", signup("\u0430lice"), nil, 400, "bad_username"},
+		{"Latin with a Greek ο", "POST", users, "", signup("b\u03bfb"), nil, 400, "bad_username"},
+		{"a right-to-left override", "POST", users, "", signup("evil\u202egnp.exe"), nil, 400, "bad_username"},
+		{"a zero-width space", "POST", users, "", signup("ali\u200bce"), nil, 400, "bad_username"},
+		{"a zero-width joiner", "POST", users, "", signup("ali\u200dce"), nil, 400, "bad_username"},
+		{"a no-break space", "POST", users, "", signup("al\u00a0ice"), nil, 400, "bad_username"},
+		{"CR LF", "POST", users, "", signup("a\r\nSet-Cookie: x=y"), nil, 400, "bad_username"},
+		{"a tab", "POST", users, "", signup("a\tb"), nil, 400, "bad_username"},
+		{"private use", "POST", users, "", signup("a\ue000"), nil, 400, "bad_username"},
+		{"an unassigned code point", "POST", users, "", signup("a\U000e0080"), nil, 400, "bad_username"},
+		{"a composed é", "POST", users, "", signup("jos\u00e9"), nil, 201, ""},
+		{"Japanese", "POST", users, "", signup("山田たろう"), nil, 201, ""},
+		{"Korean with Latin", "POST", users, "", signup("김 kim"), nil, 201, ""},
+		{"Greek", "POST", users, "", signup("αλφα"), nil, 201, ""},
+		{"Cyrillic", "POST", users, "", signup("иван"), nil, 201, ""},
+		{"punctuation", "POST", users, "", signup("o'brien-smith_2"), nil, 201, ""},
+	}
+	for _, c := range cases {
+		status, eb, raw := f.raw(c.method, c.path, c.token, c.body, c.header)
+		if status != c.status || eb.Error != c.code || (c.code != "" && eb.Message == "") {
+			t.Errorf("%s: %d %s, want %d %q", c.name, status, raw, c.status, c.code)
+		}
+	}
+}
+
+// TestRepeatsKey: a key named twice in one object, at any depth, is
+// found; the same key in different objects is not.
+func TestRepeatsKey(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"a":1,"a":2}`:                 true,
+		`{"a":1,"\u0061":2}`:            true,
+		`{"a":{"b":1},"a":[]}`:          true,
+		`[{"a":1},{"a":1,"a":2}]`:       true,
+		`{"x":{"y":[{"z":1,"z":2}]}}`:   true,
+		`{"a":{"a":{"a":1}}}`:           false,
+		`[{"a":1},{"a":1}]`:             false,
+		`{"a":"b","b":"a"}`:             false,
+		`{"a":[1,"a",{"b":"a"}],"b":2}`: false,
+		`"a"`:                           false,
+		`{}`:                            false,
+	} {
+		if got := repeatsKey([]byte(body)); got != want {
+			t.Errorf("repeatsKey(%s) = %t, want %t", body, got, want)
+		}
+	}
+}
+
+// TestLongIDsAreTheClientsError: an id of 10,000 characters in a body is
+// the client's 4xx, and a refused request changes nothing. Before the fix
+// a hold on such a channel id was stored and then answered 503
+// audit_unavailable: its scope did not fit the audit entry's metadata, so
+// a hold stood that no audit entry recorded.
+func TestLongIDsAreTheClientsError(t *testing.T) {
+	eachBackend(t, func(t *testing.T, f *fixture) {
+		f.signup("alice")
+		bob, _ := f.signup("bob")
+		tok := f.login("alice").access
+		ch := f.channel(tok, "ward")
+		long := strings.Repeat("c", 10000)
+		body := func(v any) []byte {
+			b, _ := json.Marshal(v)
+			return b
+		}
+		cases := []struct {
+			name         string
+			method, path string
+			body         []byte
+			status       int
+			code         string
+		}{
+			{"a held channel id", "POST", "/v1/admin/holds", body(map[string]string{"scope": "channel", "id": long, "reason": "x"}), 400, "bad_id"},
+			{"a held user id", "POST", "/v1/admin/holds", body(map[string]string{"scope": "user", "id": long, "reason": "x"}), 400, "bad_id"},
+			{"a held message id", "POST", "/v1/admin/holds", body(map[string]string{"scope": "message", "id": long, "reason": "x"}), 400, "bad_id"},
+			{"a member id", "POST", "/v1/channels/" + ch + "/members", body(map[string]string{"user_id": long}), 404, "not_found"},
+			{"a retention channel", "PUT", "/v1/admin/retention", body(map[string]any{"days": 30, "channels": map[string]int{long: 5}}), 404, "not_found"},
+			{"an unlock reason", "POST", "/v1/admin/users/" + bob + "/unlock", body(map[string]string{"reason": long}), 400, "reason_required"},
+		}
+		for _, c := range cases {
+			status, eb, raw := f.raw(c.method, c.path, tok, c.body, nil)
+			if status != c.status || eb.Error != c.code {
+				t.Errorf("%s: %d %.200s, want %d %q", c.name, status, raw, c.status, c.code)
+			}
+		}
+		status, _, raw := f.raw("GET", "/v1/admin/holds", tok, nil, nil)
+		if status != 200 || strings.Contains(raw, long) {
+			t.Errorf("holds after the refused requests: %d %.200s", status, raw)
+		}
+	})
+}
