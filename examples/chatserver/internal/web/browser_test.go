@@ -375,6 +375,10 @@ func TestBrowser(t *testing.T) {
 		t.Parallel()
 		testBack(t, browser)
 	})
+	t.Run("refresh", func(t *testing.T) {
+		t.Parallel()
+		testRefresh(t, browser)
+	})
 }
 
 // testFlow: sign up, enrol TOTP from the QR code's secret, log out, sign
@@ -646,7 +650,7 @@ func testIdle(t *testing.T, browser context.Context) {
 // by itself once the server's idle timeout has passed since its last
 // request, instead of showing the messages until the next click.
 func testIdleTimer(t *testing.T, browser context.Context) {
-	const idle = 6 * time.Second
+	const idle = 10 * time.Second
 	srv := newServer(t, serverOptions{idleTimeout: idle})
 	p := newTab(t, browser, srv, "idletimer")
 	p.signUp("night", "nia")
@@ -689,5 +693,30 @@ func testBack(t *testing.T, browser context.Context) {
 	}
 	p.tokensRefused("after leaving the page")
 	p.shot("10-back")
+	p.clean()
+}
+
+// testRefresh: the console's requests, sent at once with an expired
+// access token, share one refresh. Two rotations of one refresh token
+// would look like a stolen token and end the session.
+func testRefresh(t *testing.T, browser context.Context) {
+	srv := newServer(t, serverOptions{accessTTL: time.Minute})
+	p := newTab(t, browser, srv, "refresh")
+	p.signUp("shift", "ray")
+	p.submitSignUp()
+	srv.clock.Advance(2 * time.Minute) // the access token has expired
+	p.do("open admin", chromedp.Click(chromedp.CSS(`#nav a[data-view="admin"]`)), chromedp.WaitVisible(chromedp.CSS("#view-admin")))
+	p.waitFor("every panel loaded", `document.getElementById("verify-status").textContent === "intact" && document.getElementById("retention-days").textContent !== "–" &&
+		document.getElementById("checkpoint").textContent !== "–" && document.querySelectorAll("#audit-rows tr").length > 0`)
+	if evaluate[bool](p, `document.getElementById("nav").hidden || document.getElementById("admin-error").textContent !== ""`) {
+		t.Errorf("the console did not load on a refreshed token: %q", p.text("#admin-error"))
+	}
+	logs := srv.logs.String()
+	if n := strings.Count(logs, `"route":"POST /v1/auth/refresh"`); n != 1 {
+		t.Errorf("%d refreshes for one expired token, want 1", n)
+	}
+	if !strings.Contains(logs, `"route":"POST /v1/auth/refresh","status":200`) {
+		t.Error("the refresh failed")
+	}
 	p.clean()
 }

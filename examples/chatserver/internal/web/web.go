@@ -15,13 +15,18 @@
 //     textContent or an attribute set by name, never through innerHTML.
 //     Behind that, a Content-Security-Policy (ContentSecurityPolicy) admits
 //     scripts and styles from the server's own origin only, so an injected
-//     inline script or event handler would not run either.
+//     inline script or event handler would not run either, and requires
+//     Trusted Types, so Chromium refuses a string passed to innerHTML.
 //   - Token theft from storage. The access and refresh tokens live in a
 //     module-scoped variable of one script, never in localStorage,
 //     sessionStorage or a cookie. A reload therefore signs the user out
 //     (the page revokes its session as it unloads): the price of keeping
 //     tokens where other scripts and extensions that read storage cannot
 //     reach them, and of needing no CSRF defence.
+//   - An unattended or abandoned screen. That long after its last request
+//     (Config.IdleTimeout), the page logs itself off; logout, idle logoff
+//     and leaving the page clear what it showed, so neither the screen nor
+//     the back button shows a finished session's messages.
 //   - Framing and leaks through the Referer header (frame-ancestors 'none',
 //     Referrer-Policy: no-referrer), and content sniffing (nosniff).
 //
@@ -102,30 +107,7 @@ type asset struct {
 // caches (nor, in most browsers, kept for the back button), the other
 // files are revalidated by ETag. It is safe for concurrent use.
 func Handler(cfg Config) http.Handler {
-	assets := map[string]asset{}
-	err := fs.WalkDir(Files(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		ct, ok := contentTypes[path.Ext(p)]
-		if !ok {
-			return nil
-		}
-		b, err := fs.ReadFile(Files(), p)
-		if err != nil {
-			return err
-		}
-		if p == "index.html" {
-			assets[p] = asset{body: withIdleTimeout(b, cfg.IdleTimeout), contentType: ct} // no ETag: never stored
-			return nil
-		}
-		sum := sha256.Sum256(b)
-		assets[p] = asset{body: b, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
-		return nil
-	})
-	if err != nil {
-		panic(err) // an embedded file that does not read is a build defect
-	}
+	assets := load(cfg)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)
@@ -165,6 +147,36 @@ func Handler(cfg Config) http.Handler {
 		}
 		_, _ = w.Write(a.body)
 	})
+}
+
+// load reads the embedded files of the known types into assets, keyed by
+// their path under static/.
+func load(cfg Config) map[string]asset {
+	assets := map[string]asset{}
+	err := fs.WalkDir(Files(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ct, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			return nil
+		}
+		b, err := fs.ReadFile(Files(), p)
+		if err != nil {
+			return err
+		}
+		if p == "index.html" {
+			assets[p] = asset{body: withIdleTimeout(b, cfg.IdleTimeout), contentType: ct} // no ETag: never stored
+			return nil
+		}
+		sum := sha256.Sum256(b)
+		assets[p] = asset{body: b, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	if err != nil {
+		panic(err) // an embedded file that does not read is a build defect
+	}
+	return assets
 }
 
 // withIdleTimeout writes the idle timeout, in whole seconds, into the
