@@ -59,6 +59,7 @@ type options struct {
 	retentionGrace  time.Duration
 	verifyInterval  time.Duration
 	checkpointFile  string
+	checkpointEvery int
 	auditPublicKey  string
 	trustedProxies  []netip.Prefix
 	// unprotected turns the audit middleware and message encryption off,
@@ -96,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.retentionGrace, "retention-grace", 24*time.Hour, "wait before a shortened retention period applies")
 	fs.DurationVar(&o.verifyInterval, "verify-interval", 24*time.Hour, "time between integrity verifications of every stored message")
 	fs.StringVar(&o.checkpointFile, "audit-checkpoints", "", "file that receives every signed audit checkpoint (keep it where the database's administrators cannot write)")
+	fs.IntVar(&o.checkpointEvery, "audit-checkpoint-every", 0, "sign an audit checkpoint once a stream has grown by this many entries; 0 means the audit package's default (1000)")
 	fs.StringVar(&o.auditPublicKey, "audit-public-key", "", "file to write the audit checkpoint signer's public keyset to (Tink JSON, no secret), for compliancectl audit verify --public-key")
 	fs.BoolVar(&o.unprotected, "benchmark-unprotected", false, "BENCHMARK ONLY: no audit middleware and message text stored in the clear; needs -benchmark-unprotected-ack "+unprotectedAckPhrase)
 	fs.StringVar(&o.unprotectedAck, "benchmark-unprotected-ack", "", "acknowledges -benchmark-unprotected; must be "+unprotectedAckPhrase)
@@ -117,6 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return o, errors.New("-tls-cert and -tls-key go together")
+	}
+	if o.checkpointEvery < 0 {
+		return o, errors.New("-audit-checkpoint-every must not be negative")
 	}
 	if o.sweepInterval <= 0 || o.verifyInterval <= 0 {
 		return o, errors.New("-sweep-interval and -verify-interval must be positive")
@@ -186,6 +191,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		RetentionGrace:  o.retentionGrace,
 		TLS:             o.tlsCert != "",
 		CheckpointFile:  o.checkpointFile,
+		CheckpointEvery: o.checkpointEvery,
 		TrustedProxies:  o.trustedProxies,
 
 		InsecureUnprotected: o.unprotected,

@@ -106,17 +106,22 @@ func TestFlags(t *testing.T) {
 		"-addr", ":9000", "-access-ttl", "5m", "-refresh-ttl", "8h", "-idle-timeout", "10m",
 		"-lockout-failures", "3", "-lockout-window", "1m", "-lockout-duration", "2m",
 		"-sweep-interval", "30m", "-retention-grace", "48h", "-trusted-proxies", "10.0.0.0/8, 192.168.1.1/32",
+		"-audit-checkpoint-every", "100",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.addr != ":9000" || o.accessTTL != 5*time.Minute || o.refreshTTL != 8*time.Hour || o.idleTimeout != 10*time.Minute ||
 		o.lockoutFailures != 3 || o.lockoutWindow != time.Minute || o.lockoutDuration != 2*time.Minute ||
-		o.sweepInterval != 30*time.Minute || o.retentionGrace != 48*time.Hour || len(o.trustedProxies) != 2 {
+		o.sweepInterval != 30*time.Minute || o.retentionGrace != 48*time.Hour || len(o.trustedProxies) != 2 ||
+		o.checkpointEvery != 100 {
 		t.Fatalf("parsed %+v", o)
 	}
 	if _, err := parseFlags([]string{"-tls-cert", "c.pem"}, io.Discard); err == nil {
 		t.Error("-tls-cert without -tls-key accepted")
+	}
+	if _, err := parseFlags([]string{"-audit-checkpoint-every", "-1"}, io.Discard); err == nil {
+		t.Error("a negative -audit-checkpoint-every accepted")
 	}
 	t.Setenv("DATABASE_URL", "postgres://example/db")
 	if o, _ := parseFlags(nil, io.Discard); o.databaseURL != "postgres://example/db" {

@@ -112,6 +112,10 @@ type Config struct {
 	// against the checkpoints in it as well as those in the store. Point
 	// it at storage the database's administrators cannot write.
 	CheckpointFile string
+	// CheckpointEvery makes a signed checkpoint once a stream has grown
+	// by this many entries (audit.Config.CheckpointEvery). Zero means
+	// audit.DefaultCheckpointEvery.
+	CheckpointEvery int
 	// InsecureUnprotected, for benchmarks only, turns the safeguards off
 	// that a benchmark compares against: the audit middleware (requests
 	// get no audit entry) and the encryption of message text (stored and
@@ -179,10 +183,11 @@ func New(cfg Config) (*Server, error) {
 		pubr = &audit.FilePublisher{Path: cfg.CheckpointFile}
 	}
 	s.audit, err = audit.New(audit.Config{
-		Store:     b.Audit,
-		Now:       s.now,
-		Signer:    signer,
-		Publisher: pubr,
+		Store:           b.Audit,
+		Now:             s.now,
+		Signer:          signer,
+		Publisher:       pubr,
+		CheckpointEvery: cfg.CheckpointEvery,
 		OnError: func(stream string, err error) {
 			s.log.Error("audit checkpoint failed", "stream", stream, "err", err)
 		},
