@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -107,9 +108,10 @@ func checkMessages(ctx context.Context, a *api, base string, l *ledger, res *res
 }
 
 // checkAudit checks that every acknowledged request has its own audit
-// entry (at least as many successful entries of its type, caller and
-// resource as acknowledgements) and every acknowledged message its
-// data.created detail entry.
+// entry: exactly one successful entry with the request's tag in its
+// User-Agent (see userAgentPrefix) and the request's tenant, type, caller
+// and resource; and that every acknowledged message has exactly one
+// data.created detail entry naming it, from the request that posted it.
 func checkAudit(ctx context.Context, e *env, l *ledger, res *result) {
 	ids := map[[2]string]string{} // (app, username) → user id
 	rows, err := e.pool.Query(ctx, `SELECT app_id, username, id FROM chat_users`)
@@ -130,9 +132,14 @@ func checkAudit(ctx context.Context, e *env, l *ledger, res *result) {
 		return
 	}
 
-	type key struct{ tenant, typ, actor, rtype, rid string }
+	// Every successful entry of a tagged request, by all its fields.
+	type key struct{ tenant, typ, actor, rtype, rid, tag string }
 	counts := map[key]int{}
-	rows, err = e.pool.Query(ctx, `SELECT tenant, type, actor, resource_type, resource_id, count(*) FROM audit_entries WHERE success GROUP BY 1, 2, 3, 4, 5`)
+	byTag := map[string]int{}
+	rows, err = e.pool.Query(ctx, `
+		SELECT tenant, type, actor, resource_type, resource_id, substr(user_agent, $1), count(*)
+		FROM audit_entries WHERE success AND starts_with(user_agent, $2) GROUP BY 1, 2, 3, 4, 5, 6`,
+		len(userAgentPrefix)+1, userAgentPrefix)
 	if err != nil {
 		res.failf("audit check: %v", err)
 		return
@@ -141,11 +148,12 @@ func checkAudit(ctx context.Context, e *env, l *ledger, res *result) {
 	for rows.Next() {
 		var k key
 		var n int
-		if err := rows.Scan(&k.tenant, &k.typ, &k.actor, &k.rtype, &k.rid, &n); err != nil {
+		if err := rows.Scan(&k.tenant, &k.typ, &k.actor, &k.rtype, &k.rid, &k.tag, &n); err != nil {
 			res.failf("audit check: %v", err)
 			return
 		}
-		counts[k] = n
+		counts[k] += n
+		byTag[k.tag] += n
 		entries += n
 	}
 	if rows.Err() != nil {
@@ -153,40 +161,59 @@ func checkAudit(ctx context.Context, e *env, l *ledger, res *result) {
 		return
 	}
 
-	acked, short := 0, 0
-	for a, n := range l.acks {
-		acked += n
+	missing, other, repeated := 0, 0, 0
+	for _, a := range l.acks {
 		id, ok := ids[[2]string{a.app, a.username}]
 		if !ok {
 			res.failf("audit check: user %s of %s acknowledged but not stored", a.username, a.app)
 			continue
 		}
-		if got := counts[key{a.app, a.typ, id, a.resourceType, a.resourceID}]; got < n {
-			short += n - got
-			if short <= 5 {
-				res.failf("audit: %d acknowledged %s by %s on %s %q, %d entries", n, a.typ, a.username, a.resourceType, a.resourceID, got)
-			}
+		switch got := counts[key{a.app, a.typ, id, a.resourceType, a.resourceID, a.tag}]; {
+		case got == 1:
+			continue
+		case got > 1:
+			repeated++
+		case byTag[a.tag] > 0:
+			other++
+		default:
+			missing++
+		}
+		if missing+other+repeated <= 5 {
+			res.failf("audit: acknowledged %s by %s on %s %q (request %s): %d entries of its own", a.typ, a.username, a.resourceType, a.resourceID, a.tag, counts[key{a.app, a.typ, id, a.resourceType, a.resourceID, a.tag}])
 		}
 	}
 	noDetail := 0
 	for id, m := range l.msgs {
-		if counts[key{m.app, "data.created", ids[[2]string{m.app, m.username}], "message", id}] != 1 {
+		if counts[key{m.app, "data.created", ids[[2]string{m.app, m.username}], "message", id, m.tag}] != 1 {
 			noDetail++
 		}
 	}
-	res.notef("acknowledged requests: %d; successful audit entries: %d", acked, entries)
-	if short > 0 {
-		res.failf("audit: %d acknowledged requests have no entry of their own", short)
+	res.notef("acknowledged requests: %d; successful audit entries of tagged requests: %d", len(l.acks), entries)
+	if missing > 0 {
+		res.failf("audit: %d acknowledged requests have no entry of their own", missing)
+	}
+	if other > 0 {
+		res.failf("audit: %d acknowledged requests have entries, but none with their tenant, type, caller and resource", other)
+	}
+	if repeated > 0 {
+		res.failf("audit: %d acknowledged requests have more than one entry of their own", repeated)
 	}
 	if noDetail > 0 {
-		res.failf("audit: %d acknowledged messages lack exactly one data.created entry naming them", noDetail)
+		res.failf("audit: %d acknowledged messages lack exactly one data.created entry naming them from the request that posted them", noDetail)
 	}
 }
 
-// verifyChains verifies every audit stream of the schema with the audit
-// package's verifier, checking checkpoint signatures with the server's
-// public key and against the checkpoints the server published to its file.
-func verifyChains(ctx context.Context, e *env, res *result) map[string]audit.Report {
+// verifyChains verifies every audit stream of the schema (every stream
+// with a head, with entries or with a published checkpoint) from its
+// first entry, with the audit package's verifier: checkpoint signatures
+// checked with the server's public key, and the chain checked against
+// every checkpoint the server published to its file, the latest of them
+// trusted, so that a chain cut back or rewritten in the database fails
+// even when its stored checkpoints went with it. With wantPublished, a
+// stream of more than 4 × checkpointEvery entries (a process that
+// wrote a quarter of them must have signed one) without a published
+// checkpoint fails too: the check against the file would be empty.
+func verifyChains(ctx context.Context, e *env, wantPublished bool, res *result) map[string]audit.Report {
 	pub, err := os.ReadFile(e.publicKeyPath())
 	if err != nil {
 		res.failf("audit verify: public key: %v", err)
@@ -212,7 +239,7 @@ func verifyChains(ctx context.Context, e *env, res *result) map[string]audit.Rep
 		return nil
 	}
 	var streams []string
-	rows, err := e.pool.Query(ctx, `SELECT stream FROM audit_heads ORDER BY stream`)
+	rows, err := e.pool.Query(ctx, `SELECT stream FROM audit_heads UNION SELECT DISTINCT stream FROM audit_entries UNION SELECT unnest($1::text[]) ORDER BY 1`, publishedStreams(published))
 	if err == nil {
 		streams, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
@@ -224,8 +251,12 @@ func verifyChains(ctx context.Context, e *env, res *result) map[string]audit.Rep
 	for _, s := range streams {
 		opts := audit.VerifyOptions{Stream: s, Verifier: verifier}
 		for _, c := range published {
-			if c.Stream == s {
-				opts.Checkpoints = append(opts.Checkpoints, c)
+			if c.Stream != s {
+				continue
+			}
+			opts.Checkpoints = append(opts.Checkpoints, c)
+			if opts.Trusted == nil || c.Seq > opts.Trusted.Seq {
+				opts.Trusted = &c
 			}
 		}
 		rep, err := audit.Verify(ctx, store, opts)
@@ -233,17 +264,35 @@ func verifyChains(ctx context.Context, e *env, res *result) map[string]audit.Rep
 			res.failf("audit chain %q: %v", s, err)
 			continue
 		}
-		if uint64(rep.Entries) != rep.Head.Seq {
+		switch {
+		case rep.From != 1 || !rep.Anchored:
+			res.failf("audit chain %q: verified from %d (anchored %t), want from the genesis", s, rep.From, rep.Anchored)
+		case uint64(rep.Entries) != rep.Head.Seq:
 			res.failf("audit chain %q: %d entries checked, head at %d", s, rep.Entries, rep.Head.Seq)
+		case wantPublished && rep.Entries > 4*checkpointEvery && len(opts.Checkpoints) == 0:
+			res.failf("audit chain %q: %d entries and no published checkpoint to check them against", s, rep.Entries)
 		}
 		reports[s] = rep
-		res.notef("audit chain %q verifies: %d entries, %d signed checkpoints, %d published", s, rep.Entries, rep.Checkpoints, len(opts.Checkpoints))
+		res.notef("audit chain %q verifies from seq 1: %d entries, %d signed checkpoints (%d published), vouched to seq %d", s, rep.Entries, rep.Checkpoints, len(opts.Checkpoints), rep.Vouched)
 	}
 	return reports
 }
 
+// publishedStreams lists the streams the checkpoints name.
+func publishedStreams(cps []audit.Checkpoint) []string {
+	var out []string
+	for _, c := range cps {
+		if !slices.Contains(out, c.Stream) {
+			out = append(out, c.Stream)
+		}
+	}
+	return out
+}
+
 // scanPlaintext searches the schema for the marker every message text
-// starts with: every text-like and bytea column through SQL, and, where
+// starts and ends with: every column of every table through SQL (bytea as
+// bytes, any other type as its text form: audit metadata, integrity tags,
+// retention records, key material and all), and, where
 // this process can read the database's files (a local server), the raw
 // bytes of every relation of the schema (heap, TOAST and indexes, dead
 // rows included) after a CHECKPOINT. It returns how many places it found
@@ -254,8 +303,7 @@ func scanPlaintext(ctx context.Context, e *env, marker string, res *result) int 
 		SELECT c.table_name, c.column_name, c.data_type
 		FROM information_schema.columns c
 		JOIN information_schema.tables t USING (table_schema, table_name)
-		WHERE c.table_schema = $1 AND t.table_type = 'BASE TABLE'
-		  AND c.data_type IN ('text', 'character varying', 'character', 'bytea', 'json', 'jsonb', 'ARRAY', 'USER-DEFINED')`, e.schema)
+		WHERE c.table_schema = $1 AND t.table_type = 'BASE TABLE'`, e.schema)
 	if err != nil {
 		res.failf("plaintext scan: %v", err)
 		return 0

@@ -67,12 +67,21 @@ func newAPI(to *targets, rec *recorder, budget int64) *api {
 	}
 }
 
-// reply is a response: its status and body.
+// reply is a response: its status and body, and the tag of the request
+// that got it.
 type reply struct {
 	status int
 	body   []byte
 	header http.Header
+	tag    string
 }
+
+// userAgentPrefix starts the User-Agent of every request, followed by the
+// request's own random tag. The audit log keeps the User-Agent in each
+// entry of the request (its route entry and its detail entries), so the
+// check can find the entries of each acknowledged request, not merely
+// count entries of its kind.
+const userAgentPrefix = "loadtest/"
 
 func (r reply) field(name string) string {
 	var m map[string]any
@@ -107,6 +116,8 @@ func (a *api) callAt(ctx context.Context, base, route, method, path, token strin
 	if err != nil {
 		return reply{}, err
 	}
+	tag := randHex(8)
+	req.Header.Set("User-Agent", userAgentPrefix+tag)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -135,7 +146,7 @@ func (a *api) callAt(ctx context.Context, base, route, method, path, token strin
 	if a.onReply != nil {
 		a.onReply(route, res.StatusCode)
 	}
-	return reply{status: res.StatusCode, body: raw, header: res.Header}, nil
+	return reply{status: res.StatusCode, body: raw, header: res.Header, tag: tag}, nil
 }
 
 // recorder keeps latencies and statuses per route.

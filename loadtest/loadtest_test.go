@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chatsdk/compliance/audit"
 	"github.com/chatsdk/compliance/internal/pgtest"
 )
 
@@ -41,7 +46,22 @@ func testEnv(t *testing.T) *env {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return &env{bin: builtBin, dbURL: db.URL, schema: db.Schema, pool: db.Pool, dir: t.TempDir(), logf: t.Logf}
+	e := &env{bin: builtBin, dbURL: db.URL, schema: db.Schema, pool: db.Pool, dir: t.TempDir(), logf: t.Logf}
+	t.Cleanup(e.killAll) // before the schema is dropped
+	return e
+}
+
+// testContext ends 30s before the test binary's -timeout would kill it,
+// so that a scenario stuck past its bounds still returns and its test's
+// cleanups (servers killed, schema dropped) still run.
+func testContext(t *testing.T) context.Context {
+	ctx := context.Background()
+	if d, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
+		t.Cleanup(cancel)
+	}
+	return ctx
 }
 
 func reportTo(t *testing.T, res *result) {
@@ -62,7 +82,7 @@ func reportTo(t *testing.T, res *result) {
 func TestBadInput(t *testing.T) {
 	e := testEnv(t)
 	res := &result{Name: "badinput"}
-	badInput(context.Background(), e, res)
+	badInput(testContext(t), e, res)
 	reportTo(t, res)
 }
 
@@ -73,7 +93,7 @@ func TestBadInput(t *testing.T) {
 func TestCrashRecoveryShort(t *testing.T) {
 	e := testEnv(t)
 	res := &result{Name: "crash"}
-	crash(context.Background(), e, config{clients: 6, duration: 8 * time.Second, budget: 20000, kills: 2}, res)
+	crash(testContext(t), e, config{clients: 6, duration: 8 * time.Second, budget: 20000, kills: 2}, res)
 	reportTo(t, res)
 	if !strings.Contains(strings.Join(res.Notes, "\n"), "acknowledged messages:") {
 		t.Error("the message check did not run")
@@ -81,12 +101,13 @@ func TestCrashRecoveryShort(t *testing.T) {
 }
 
 // TestChecksSeeWhatIsWrong: the checks are not vacuous. On a server run
-// with -benchmark-unprotected the plaintext scan finds the text and the
-// audit check finds requests without entries; a message the ledger says
-// was acknowledged but the server never stored is reported missing.
+// with -benchmark-unprotected the plaintext scan finds the text (through
+// SQL and in the raw files) and the audit check finds requests without
+// entries; a message the ledger says was acknowledged but the server never
+// stored is reported missing.
 func TestChecksSeeWhatIsWrong(t *testing.T) {
 	e := testEnv(t)
-	ctx := context.Background()
+	ctx := testContext(t)
 	srv, err := e.start(ctx, "-benchmark-unprotected", "-benchmark-unprotected-ack", "no-audit-no-encryption")
 	if err != nil {
 		t.Fatal(err)
@@ -102,13 +123,141 @@ func TestChecksSeeWhatIsWrong(t *testing.T) {
 	res := &result{}
 	checkAll(ctx, e, srv, l, res)
 	got := strings.Join(res.Failures, "\n")
-	for _, want := range []string{
+	want := []string{
 		"1 missing",                           // the message never stored
 		"message text stored in the clear: ",  // chat_messages.body
 		"acknowledged requests have no entry", // no audit middleware
+	}
+	if strings.Contains(strings.Join(res.Notes, "\n"), "searched raw") {
+		want = append(want, "message text in the raw bytes of relation chat_messages")
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("the checks did not report %q; they reported:\n%s", w, got)
+		}
+	}
+}
+
+// TestChecksSeeTampering: on the protected server, each check fails on
+// its own kind of damage done after the run: a message edited in the
+// database (integrity), a text the ledger remembers otherwise, a request
+// the server never saw and one whose entry names another resource
+// (audit, matched per request), a chain cut back with its stored
+// checkpoints and head (only the published checkpoints show it), message
+// text put into audit metadata, and text and a panic in a server log.
+func TestChecksSeeTampering(t *testing.T) {
+	e := testEnv(t)
+	ctx := testContext(t)
+	srv, err := e.start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAPI(newTargets(srv.base), nil, 2000)
+	l := newLedger()
+	runClients(ctx, a, l, tolerated{}, []string{"cut", "meta"}, 2, phases{d: 3 * time.Second})
+	if len(l.msgs) < 2 || len(l.acks) == 0 {
+		t.Fatalf("%d messages and %d requests acknowledged: %v", len(l.msgs), len(l.acks), l.oddAnswers())
+	}
+
+	// A chain with a published checkpoint to cut back to before it.
+	cps, err := audit.ReadCheckpointFile(e.checkpointsPath())
+	if err != nil {
+		t.Fatalf("no checkpoints published (with -audit-checkpoint-every %d): %v", checkpointEvery, err)
+	}
+	var cut audit.Checkpoint
+	for _, c := range cps {
+		if c.Stream == "cut" && c.Seq > cut.Seq {
+			cut = c
+		}
+	}
+	if cut.Seq < 2 {
+		t.Fatalf("no checkpoint of stream cut among %d published", len(cps))
+	}
+
+	// The damage.
+	var edited string
+	for id, m := range l.msgs {
+		if m.app == "meta" {
+			edited = id
+			break
+		}
+	}
+	tamper(t, e,
+		`UPDATE chat_messages SET created_at = created_at + interval '1 second' WHERE id = '`+edited+`'`,
+		fmt.Sprintf(`DELETE FROM audit_entries WHERE stream = 'cut' AND seq >= %d`, cut.Seq),
+		fmt.Sprintf(`DELETE FROM audit_checkpoints WHERE stream = 'cut' AND seq >= %d`, cut.Seq),
+		fmt.Sprintf(`UPDATE audit_heads SET seq = %[1]d, hash = (SELECT hash FROM audit_entries WHERE stream = 'cut' AND seq = %[1]d) WHERE stream = 'cut'`, cut.Seq-1),
+		`UPDATE audit_entries SET metadata = coalesce(metadata, '{}') || jsonb_build_object('note', '`+l.marker+`') WHERE stream = 'meta' AND seq = 1`,
+	)
+	for id, m := range l.msgs {
+		if id != edited && m.app == "meta" {
+			m.text += " (edited)"
+			l.msgs[id] = m
+			break
+		}
+	}
+	var read ack
+	for _, x := range l.acks {
+		if x.app == "meta" && x.typ == "data.read" {
+			read = x
+			break
+		}
+	}
+	forgedResource := read
+	forgedResource.resourceID = "another-channel"
+	forgedTag := read
+	forgedTag.tag = "never-sent"
+	l.acks = append(l.acks, forgedResource, forgedTag)
+	// The cut chain is the chain check's: the rest of the checks look at
+	// the other tenant only, where each kind of damage is done once.
+	l.acks = slices.DeleteFunc(l.acks, func(x ack) bool { return x.app == "cut" })
+	l.accounts = slices.DeleteFunc(l.accounts, func(u *account) bool { return u.app == "cut" })
+	maps.DeleteFunc(l.msgs, func(_ string, m sentMessage) bool { return m.app == "cut" })
+	// A log of a server of its own: the running one writes over what is
+	// appended to its file.
+	if err := os.WriteFile(filepath.Join(e.dir, "server-99.log"), []byte(l.marker+"\npanic: boom\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	res := &result{}
+	checkAll(ctx, e, srv, l, res)
+	got := strings.Join(res.Failures, "\n")
+	for _, want := range []string{
+		"1 failing integrity or decryption",
+		"1 with other text",
+		"1 acknowledged requests have no entry of their own",
+		"1 acknowledged requests have entries, but none with their tenant",
+		`audit chain "cut": `,
+		`audit chain "meta": `,
+		"message text stored in the clear: 1 rows of audit_entries",
+		"message text in the server log",
+		"a panic in the server log",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the checks did not report %q; they reported:\n%s", want, got)
 		}
+	}
+}
+
+// tamper runs statements as the database's owner would, past the audit
+// tables' insert-only triggers.
+func tamper(t *testing.T, e *env, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range stmts {
+		if tag, err := tx.Exec(ctx, q); err != nil || tag.RowsAffected() == 0 {
+			t.Fatalf("%s: %v (%d rows)", q, err, tag.RowsAffected())
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -131,6 +131,7 @@ func scenario(ctx context.Context, name, bin, dir, dbURL string, cfg config, kee
 		}
 		e := &env{bin: bin, dbURL: dbURL, schema: schema, pool: pool, dir: d, logf: logf}
 		return e, func() {
+			e.killAll()
 			pool.Close()
 			if !keep {
 				if err := dropSchema(context.WithoutCancel(ctx), dbURL, schema); err != nil {

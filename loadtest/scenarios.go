@@ -92,7 +92,14 @@ func crash(ctx context.Context, e *env, cfg config, res *result) {
 	slot := cfg.duration * 8 / 10 / time.Duration(cfg.kills)
 	var downtime time.Duration
 	for i := range cfg.kills {
-		time.Sleep(slot/4 + rand.N(slot*3/4))
+		select {
+		case <-time.After(slot/4 + rand.N(slot*3/4)):
+		case <-ctx.Done():
+			res.failf("stopped before kill %d: %v", i+1, ctx.Err())
+			cancel()
+			wg.Wait()
+			return
+		}
 		srv.kill()
 		down := time.Now()
 		if srv, err = e.start(ctx); err != nil {
@@ -123,7 +130,7 @@ func checkAll(ctx context.Context, e *env, srv *server, l *ledger, res *result) 
 	checkMessages(ctx, checker, srv.base, l, res)
 	srv.kill()
 	checkAudit(ctx, e, l, res)
-	reps := verifyChains(ctx, e, res)
+	reps := verifyChains(ctx, e, true, res)
 	scanPlaintext(ctx, e, l.marker, res)
 	checkLogs(e, l.marker, res)
 	return reps

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +36,7 @@ type env struct {
 
 	mu      sync.Mutex
 	servers int
+	running map[*server]bool
 }
 
 // moduleRoot returns the directory of the module's go.mod, found from the
@@ -104,8 +106,14 @@ func dropSchema(ctx context.Context, dbURL, schema string) error {
 	return err
 }
 
+// checkpointEvery is the servers' -audit-checkpoint-every: small, so that
+// even a short run publishes checkpoints for verifyChains to check the
+// chains against.
+const checkpointEvery = 100
+
 func (e *env) keysArgs() []string {
 	return []string{
+		"-audit-checkpoint-every", strconv.Itoa(checkpointEvery),
 		"-database-url", e.dbURL, "-database-schema", e.schema,
 		"-kek-file", filepath.Join(e.dir, "kek.bin"),
 		"-keys-file", filepath.Join(e.dir, "keys.json"),
@@ -139,7 +147,7 @@ func (e *env) start(ctx context.Context, extra ...string) (*server, error) {
 	args = append(args, extra...)
 	cmd := exec.Command(e.bin, args...)
 	cmd.Stdout = io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -178,9 +186,18 @@ func (e *env) start(ctx context.Context, extra ...string) (*server, error) {
 			}
 		}
 	}()
+	e.mu.Lock()
+	if e.running == nil {
+		e.running = map[*server]bool{}
+	}
+	e.running[s] = true
+	e.mu.Unlock()
 	go func() {
 		<-copied
 		s.exitErr = cmd.Wait()
+		e.mu.Lock()
+		delete(e.running, s)
+		e.mu.Unlock()
 		close(s.done)
 	}()
 
@@ -196,6 +213,20 @@ func (e *env) start(ctx context.Context, extra ...string) (*server, error) {
 	case <-ctx.Done():
 		s.kill()
 		return nil, ctx.Err()
+	}
+}
+
+// killAll kills every server of the env still running: a test's cleanup,
+// so that a failed or stopped test leaves no process behind.
+func (e *env) killAll() {
+	e.mu.Lock()
+	var all []*server
+	for s := range e.running {
+		all = append(all, s)
+	}
+	e.mu.Unlock()
+	for _, s := range all {
+		s.kill()
 	}
 }
 

@@ -28,14 +28,16 @@ const perChannel = 120
 
 // ack is an acknowledged request as its own audit entry should show it:
 // tenant, type, the caller (by user name, resolved to an id at check
-// time), and the route's resource.
+// time), the route's resource, and the request's tag (see
+// userAgentPrefix).
 type ack struct {
-	app, typ, username, resourceType, resourceID string
+	app, typ, username, resourceType, resourceID, tag string
 }
 
-// sentMessage is a message the server acknowledged with 201.
+// sentMessage is a message the server acknowledged with 201, and the tag
+// of the request that posted it.
 type sentMessage struct {
-	app, channel, username, text string
+	app, channel, username, text, tag string
 }
 
 // account is one load client's user.
@@ -67,20 +69,20 @@ type ledger struct {
 	marker string
 
 	mu         sync.Mutex
-	acks       map[ack]int
+	acks       []ack
 	msgs       map[string]sentMessage
 	accounts   []*account
 	unexpected map[string]int // "route status" of answers no scenario expects
 }
 
 func newLedger() *ledger {
-	return &ledger{marker: "ltplain" + randHex(5), acks: map[ack]int{}, msgs: map[string]sentMessage{}, unexpected: map[string]int{}}
+	return &ledger{marker: "ltplain" + randHex(5), msgs: map[string]sentMessage{}, unexpected: map[string]int{}}
 }
 
 func (l *ledger) ack(a ack) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.acks[a]++
+	l.acks = append(l.acks, a)
 }
 
 func (l *ledger) sent(id string, m sentMessage) {
@@ -121,14 +123,16 @@ type tolerated struct {
 
 var words = strings.Fields("patient reports mild headache since morning blood pressure one twenty over eighty follow up in two weeks labs pending potassium normal glucose elevated please review chart before rounds")
 
-// text is a message of about 200 bytes that starts with the marker.
+// text is a message of about 200 bytes that starts and ends with the
+// marker, so that a stored prefix or suffix of it is found too.
 func (l *ledger) text(u *account, n int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s n%d:", l.marker, u.name, n)
-	for b.Len() < 200 {
+	for b.Len() < 200-len(l.marker) {
 		b.WriteByte(' ')
 		b.WriteString(words[rand.IntN(len(words))])
 	}
+	b.WriteString(" " + l.marker)
 	return b.String()
 }
 
@@ -164,7 +168,7 @@ func (c *client) signUp(ctx context.Context) error {
 	for {
 		r, err := c.a.call(ctx, rSignup, "POST", "/v1/apps/"+u.app+"/users", "", map[string]string{"username": u.name, "password": u.password})
 		if err == nil && r.status == http.StatusCreated {
-			c.l.ack(ack{u.app, "auth.signup", u.name, "user", ""})
+			c.l.ack(ack{u.app, "auth.signup", u.name, "user", "", r.tag})
 			break
 		}
 		if err == nil && r.status == http.StatusConflict {
@@ -182,7 +186,7 @@ func (c *client) login(ctx context.Context) error {
 	for {
 		r, err := c.a.call(ctx, rLogin, "POST", "/v1/apps/"+u.app+"/login", "", map[string]string{"username": u.name, "password": u.password})
 		if err == nil && r.status == http.StatusOK {
-			c.l.ack(ack{u.app, "auth.login", u.name, "user", ""})
+			c.l.ack(ack{u.app, "auth.login", u.name, "user", "", r.tag})
 			u.setToken(r.field("access_token"))
 			return nil
 		}
@@ -204,7 +208,7 @@ func (c *client) run(ctx context.Context) {
 			r, err := c.a.call(ctx, rChannel, "POST", "/v1/channels", u.token(), map[string]string{"name": "ward " + randHex(3)})
 			switch {
 			case err == nil && r.status == http.StatusCreated:
-				l.ack(ack{u.app, "data.created", u.name, "channel", ""})
+				l.ack(ack{u.app, "data.created", u.name, "channel", "", r.tag})
 				channel, inChannel = r.field("id"), 0
 				u.mu.Lock()
 				u.channels = append(u.channels, channel)
@@ -225,8 +229,8 @@ func (c *client) run(ctx context.Context) {
 		r, err := c.a.call(ctx, rPost, "POST", "/v1/channels/"+channel+"/messages", u.token(), map[string]string{"text": text})
 		switch {
 		case err == nil && r.status == http.StatusCreated:
-			l.ack(ack{u.app, "data.created", u.name, "channel", channel})
-			l.sent(r.field("id"), sentMessage{app: u.app, channel: channel, username: u.name, text: text})
+			l.ack(ack{u.app, "data.created", u.name, "channel", channel, r.tag})
+			l.sent(r.field("id"), sentMessage{app: u.app, channel: channel, username: u.name, text: text, tag: r.tag})
 			n++
 			inChannel++
 		case err == nil && r.status == http.StatusUnauthorized:
@@ -244,7 +248,7 @@ func (c *client) run(ctx context.Context) {
 		r, err = c.a.call(ctx, rRead, "GET", "/v1/channels/"+channel+"/messages", u.token(), nil)
 		switch {
 		case err == nil && r.status == http.StatusOK:
-			l.ack(ack{u.app, "data.read", u.name, "channel", channel})
+			l.ack(ack{u.app, "data.read", u.name, "channel", channel, r.tag})
 		case err == nil && r.status == http.StatusUnauthorized:
 			if c.login(ctx) != nil {
 				return
