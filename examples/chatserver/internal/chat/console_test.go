@@ -83,8 +83,9 @@ var consoleReads = map[string]string{
 
 // TestConsoleTenantIsolation: the owner of one app reads none of another
 // app's holds, grants, locked accounts, retention policy, checkpoint or
-// audit entries, not even with the other app's paging cursor; a member is
-// refused; every read and every refusal is audited in the reader's app.
+// audit entries, not even with the other app's paging cursor, and cannot
+// release its holds or unlock its users; a member is refused; every read
+// and every refusal is audited in the reader's app.
 func TestConsoleTenantIsolation(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
@@ -100,7 +101,7 @@ func testConsoleTenantIsolation(t *testing.T, f *fixture) {
 	_, alice := f.in("clinic", "alice")
 	bobID, bob := f.in("clinic", "bob")
 	f.want(f.do("PUT", "/v1/admin/retention", alice, map[string]int{"days": 4000}), 200, "set retention")
-	f.want(f.do("POST", "/v1/admin/holds", alice, map[string]string{"scope": "tenant", "reason": "clinic hold"}), 201, "place hold")
+	holdID := str(f.want(f.do("POST", "/v1/admin/holds", alice, map[string]string{"scope": "tenant", "reason": "clinic hold"}), 201, "place hold"), "id")
 	f.want(f.do("POST", "/v1/admin/break-glass", alice, map[string]string{"reason": "clinic emergency"}), 200, "break glass")
 	for path := range consoleReads {
 		f.want(f.do("GET", path, bob, nil), 403, "member GET "+path)
@@ -146,6 +147,20 @@ func testConsoleTenantIsolation(t *testing.T, f *fixture) {
 	}
 	for _, bad := range []string{"x", "AAAA", strings.Repeat("A", 5000)} {
 		f.want(f.do("GET", "/v1/admin/audit?cursor="+bad, zed, nil), 400, "a forged cursor")
+	}
+
+	// Nor can it release the other app's hold or unlock its member.
+	if r := f.do("DELETE", "/v1/admin/holds/"+holdID, zed, nil); r.status < 400 {
+		t.Errorf("dental's owner released clinic's hold: %d %s", r.status, r.raw)
+	}
+	if r := f.do("POST", "/v1/admin/users/"+bobID+"/unlock", zed, map[string]string{"reason": "not my app"}); r.status < 400 {
+		t.Errorf("dental's owner unlocked clinic's member: %d %s", r.status, r.raw)
+	}
+	if h := f.want(f.do("GET", "/v1/admin/holds", alice, nil), 200, "clinic holds").body["holds"].([]any); len(h) != 1 {
+		t.Errorf("clinic's holds after dental's attempt = %v", h)
+	}
+	if l := f.want(f.do("GET", "/v1/admin/locked", alice, nil), 200, "clinic locked").body["locked"].([]any); len(l) != 1 {
+		t.Errorf("clinic's locked accounts after dental's attempt = %v", l)
 	}
 
 	// Every read is audited in the reader's app, none in the other's.
