@@ -47,7 +47,7 @@ func (t *targets) set(i int, base string) {
 type api struct {
 	hc      *http.Client
 	to      *targets
-	rec     *recorder
+	rec     atomic.Pointer[recorder] // nil records nothing; swapped between phases
 	budget  *atomic.Int64
 	onReply func(route string, status int) // optional
 }
@@ -55,7 +55,7 @@ type api struct {
 func newAPI(to *targets, rec *recorder, budget int64) *api {
 	b := &atomic.Int64{}
 	b.Store(budget)
-	return &api{
+	a := &api{
 		hc: &http.Client{
 			Timeout:   30 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 512, IdleConnTimeout: 30 * time.Second},
@@ -63,8 +63,10 @@ func newAPI(to *targets, rec *recorder, budget int64) *api {
 				return http.ErrUseLastResponse
 			},
 		},
-		to: to, rec: rec, budget: b,
+		to: to, budget: b,
 	}
+	a.rec.Store(rec)
+	return a
 }
 
 // reply is a response: its status and body, and the tag of the request
@@ -124,24 +126,25 @@ func (a *api) callAt(ctx context.Context, base, route, method, path, token strin
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	rec := a.rec.Load()
 	start := time.Now()
 	res, err := a.hc.Do(req)
 	if err != nil {
-		if a.rec != nil && ctx.Err() == nil {
-			a.rec.transportError(route)
+		if rec != nil && ctx.Err() == nil {
+			rec.transportError(route)
 		}
 		return reply{}, err
 	}
 	raw, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	if err != nil {
-		if a.rec != nil && ctx.Err() == nil {
-			a.rec.transportError(route)
+		if rec != nil && ctx.Err() == nil {
+			rec.transportError(route)
 		}
 		return reply{}, err
 	}
-	if a.rec != nil {
-		a.rec.add(route, res.StatusCode, time.Since(start))
+	if rec != nil {
+		rec.add(route, res.StatusCode, time.Since(start))
 	}
 	if a.onReply != nil {
 		a.onReply(route, res.StatusCode)

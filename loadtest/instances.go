@@ -181,8 +181,12 @@ func oneSweeper(ctx context.Context, e *env, cl *api, base string, res *result) 
 			res.failf("sweep: batches [%s, %s] and [%s, %s] overlap", batches[i-1].minID, batches[i-1].maxID, batches[i].minID, batches[i].maxID)
 		}
 	}
-	res.notef("sweep: %d expired rows deleted in %d audited batches by %d instance(s) %v; sweeps that found the lease held by the other instance: %d", total, len(batches), len(owners), owners, len(logLines(e, `"msg":"retention sweep"`, 1000))-len(logLines(e, `"busy":0`, 1000)))
+	busy := len(logLines(e, `"msg":"retention sweep"`, 1000)) - len(logLines(e, `"busy":0`, 1000))
+	res.notef("sweep: %d expired rows deleted in %d audited batches by %d instance(s) %v; sweeps that found the lease held by the other instance: %d", total, len(batches), len(owners), owners, busy)
 	if total != rows {
 		res.failf("sweep: the audited batches deleted %d rows, want exactly %d", total, rows)
+	}
+	if busy == 0 {
+		res.failf("sweep: no sweep found the other instance holding the lease, so no two sweeps overlapped and one sweeper at a time was not shown")
 	}
 }

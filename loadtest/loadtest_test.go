@@ -51,14 +51,16 @@ func testEnv(t *testing.T) *env {
 	return e
 }
 
-// testContext ends 30s before the test binary's -timeout would kill it,
-// so that a scenario stuck past its bounds still returns and its test's
-// cleanups (servers killed, schema dropped) still run.
+// testContext ends before the test binary's -timeout would kill it (30s
+// before, or a quarter of the time left when that is short), so that a
+// scenario stuck past its bounds still returns and its test's cleanups
+// (servers killed, schema dropped) still run.
 func testContext(t *testing.T) context.Context {
 	ctx := context.Background()
 	if d, ok := t.Deadline(); ok {
+		margin := min(30*time.Second, time.Until(d)/4)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-margin))
 		t.Cleanup(cancel)
 	}
 	return ctx
@@ -98,6 +100,18 @@ func TestCrashRecoveryShort(t *testing.T) {
 	if !strings.Contains(strings.Join(res.Notes, "\n"), "acknowledged messages:") {
 		t.Error("the message check did not run")
 	}
+}
+
+// TestInstancesShort is the instances scenario in short: two servers on
+// one schema under load, one verified chain per tenant, wrong passwords
+// sent to both at once locking the account after exactly the limit, and
+// overlapping sweeps of which one at a time holds the lease and each
+// expired row is deleted once.
+func TestInstancesShort(t *testing.T) {
+	e := testEnv(t)
+	res := &result{Name: "instances"}
+	instances(testContext(t), e, config{clients: 4, duration: 5 * time.Second, budget: 20000}, res)
+	reportTo(t, res)
 }
 
 // TestChecksSeeWhatIsWrong: the checks are not vacuous. On a server run

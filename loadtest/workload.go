@@ -275,8 +275,7 @@ type phases struct {
 // five minutes: argon2id on a loaded machine is slow), then the loaded
 // phase for p.d.
 func runClients(ctx context.Context, a *api, l *ledger, tol tolerated, apps []string, n int, p phases) {
-	runRec := a.rec
-	a.rec = p.setupRec
+	runRec := a.rec.Swap(p.setupRec)
 	clients := make([]*client, n)
 	setupCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	var wg sync.WaitGroup
@@ -297,7 +296,7 @@ func runClients(ctx context.Context, a *api, l *ledger, tol tolerated, apps []st
 		p.setupRec.stop()
 	}
 
-	a.rec = runRec
+	a.rec.Store(runRec)
 	if runRec != nil {
 		runRec.restart()
 	}
