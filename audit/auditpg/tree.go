@@ -123,6 +123,11 @@ func (s *Store) committed(stream string, b treeBatch) {
 	}
 }
 
+// TODO: audit_tree_hashes keeps every hash forever, 64 bytes an entry,
+// also for entries whose partition was dropped; the proofs of what remains
+// need only the complete subtrees covering the dropped range, so the rest
+// could be compacted after a drop.
+
 // readHashesSQL reads the hashes at the given storage indexes, each from
 // the batch row that holds it, in the order asked.
 const readHashesSQL = `SELECT substring(r.hashes FROM ((i.idx - r.first_index) * 32 + 1)::int FOR 32)

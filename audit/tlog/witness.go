@@ -150,6 +150,9 @@ func (w *FileWitness) AddCheckpoint(ctx context.Context, req AddRequest) ([]byte
 	return line, nil
 }
 
+// TODO: load and save are guarded by an in-process mutex only; two
+// processes on one state file could each cosign a different head of the
+// same size. A deployment beyond tests needs a file lock or a database.
 func (w *FileWitness) load() (map[string]witnessState, error) {
 	data, err := os.ReadFile(w.path)
 	if errors.Is(err, os.ErrNotExist) {
