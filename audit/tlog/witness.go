@@ -239,7 +239,10 @@ func AddCosignature(signed, line []byte) ([]byte, error) {
 
 // Quorum verifies a signed head the way a careful auditor does: the log's
 // signature, and cosignatures from at least N distinct known witnesses.
-// Any signature of a known key that does not verify refuses the head.
+// Witnesses are distinct by name: two keys under one name count once, and
+// a repeated cosignature line counts once. The log's own key is never a
+// witness; a Quorum listing it is refused with [ErrKey]. Any signature of
+// a known key that does not verify refuses the head.
 type Quorum struct {
 	// Log holds the log's verifiers ([Verifiers]). Required.
 	Log []note.Verifier
@@ -256,6 +259,13 @@ type Quorum struct {
 func (q *Quorum) Verify(signed []byte) (TreeHead, error) {
 	if len(q.Log) == 0 || q.N < 0 || q.N > len(q.Witnesses) {
 		return TreeHead{}, fmt.Errorf("%w: a quorum of %d from %d witnesses", ErrKey, q.N, len(q.Witnesses))
+	}
+	for _, w := range q.Witnesses {
+		for _, l := range q.Log {
+			if w.Name() == l.Name() && w.KeyHash() == l.KeyHash() {
+				return TreeHead{}, fmt.Errorf("%w: a witness key is the log's own key", ErrKey)
+			}
+		}
 	}
 	head, n, err := OpenHead(signed, q.Log, q.Witnesses...)
 	if err != nil {

@@ -386,3 +386,33 @@ func TestCosignatureKeyRoundTrips(t *testing.T) {
 		t.Fatal("a damaged witness key parsed")
 	}
 }
+
+// TestQuorumCountsOnlyWitnesses checks that the log's own signature is no
+// cosignature: a quorum whose witness list names the log's key is refused
+// as misconfigured; and that a second key under one witness name counts
+// once.
+func TestQuorumCountsOnlyWitnesses(t *testing.T) {
+	f := newFixture(t)
+	signed := f.signed(t, f.head(t, 12))
+	q := tlog.Quorum{Log: f.logVs, Witnesses: append([]note.Verifier(nil), f.logVs...), N: 1}
+	if _, err := q.Verify(signed); !errors.Is(err, tlog.ErrKey) {
+		t.Fatalf("the log's key listed as a witness: %v, want ErrKey", err)
+	}
+
+	dir := t.TempDir()
+	wa, ca := newWitness(t, filepath.Join(dir, "a.json"), "witness-a", f.logVs)
+	wa2, ca2 := newWitness(t, filepath.Join(dir, "a2.json"), "witness-a", f.logVs) // same name, another key
+	proof := func(old uint64) ([]tlog.Hash, error) { return f.proof(t, old, 12), nil }
+	one, err := tlog.Cosign(t.Context(), wa, signed, 0, proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := tlog.Cosign(t.Context(), wa2, one, 0, proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q = tlog.Quorum{Log: f.logVs, Witnesses: []note.Verifier{ca.Verifier(), ca2.Verifier()}, N: 2}
+	if _, err := q.Verify(two); !errors.Is(err, tlog.ErrNoQuorum) {
+		t.Fatalf("two keys of one witness name: %v, want ErrNoQuorum", err)
+	}
+}
