@@ -162,7 +162,9 @@ func TestChecksSeeWhatIsWrong(t *testing.T) {
 func TestChecksSeeTampering(t *testing.T) {
 	e := testEnv(t)
 	ctx := testContext(t)
-	srv, err := e.start(ctx)
+	// A checkpoint every 10 entries: even a few requests on a loaded
+	// machine publish one to cut back before.
+	srv, err := e.start(ctx, "-audit-checkpoint-every", "10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func TestChecksSeeTampering(t *testing.T) {
 	// A chain with a published checkpoint to cut back to before it.
 	cps, err := audit.ReadCheckpointFile(e.checkpointsPath())
 	if err != nil {
-		t.Fatalf("no checkpoints published (with -audit-checkpoint-every %d): %v", checkpointEvery, err)
+		t.Fatalf("no checkpoints published: %v", err)
 	}
 	var cut audit.Checkpoint
 	for _, c := range cps {
@@ -190,11 +192,15 @@ func TestChecksSeeTampering(t *testing.T) {
 
 	// The damage.
 	var edited string
+	metaMsgs := 0
 	for id, m := range l.msgs {
 		if m.app == "meta" {
 			edited = id
-			break
+			metaMsgs++
 		}
+	}
+	if metaMsgs < 2 {
+		t.Fatalf("%d messages of tenant meta acknowledged, want 2 to damage", metaMsgs)
 	}
 	tamper(t, e,
 		`UPDATE chat_messages SET created_at = created_at + interval '1 second' WHERE id = '`+edited+`'`,
@@ -216,6 +222,9 @@ func TestChecksSeeTampering(t *testing.T) {
 			read = x
 			break
 		}
+	}
+	if read.tag == "" {
+		t.Fatal("no read of tenant meta acknowledged")
 	}
 	forgedResource := read
 	forgedResource.resourceID = "another-channel"
