@@ -17,6 +17,15 @@ type exportFrontier struct {
 	Hashes []tlog.Hash `json:"hashes"`
 }
 
+// TreeHashSource is a [Source] that also reads stored tree hashes: every
+// [TreeStore]. [Export] needs it, besides [TreeHeadSource], to write the
+// tree frontier of an export that starts past the first entry; a wrapper
+// around a store (one that counts entries, say) passes both on to keep the
+// tree in its exports.
+type TreeHashSource interface {
+	ReadTreeHashes(ctx context.Context, stream string, indexes []int64) ([]tlog.Hash, error)
+}
+
 // exportTree writes the signed tree heads of sizes from-1 through to and,
 // when the export starts past the first entry, the tree's frontier at
 // from-1, if src keeps them.
@@ -36,7 +45,7 @@ func exportTree(ctx context.Context, enc *json.Encoder, src Source, stream strin
 			}
 		}
 	}
-	ts, ok := src.(TreeStore)
+	ts, ok := src.(TreeHashSource)
 	if !ok || from <= 1 {
 		return nil
 	}
