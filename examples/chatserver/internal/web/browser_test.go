@@ -379,6 +379,10 @@ func TestBrowser(t *testing.T) {
 		t.Parallel()
 		testRefresh(t, browser)
 	})
+	t.Run("refresh-race", func(t *testing.T) {
+		t.Parallel()
+		testRefreshRace(t, browser)
+	})
 }
 
 // testFlow: sign up, enrol TOTP from the QR code's secret, log out, sign
@@ -719,4 +723,64 @@ func testRefresh(t *testing.T, browser context.Context) {
 		t.Error("the refresh failed")
 	}
 	p.clean()
+}
+
+// refreshRace drives api.js against a stub fetch. Requests A and C carry
+// an expired token; A's 401 starts the refresh; C's 401 is answered in the
+// same turn as the refresh, a few microtasks later (delay), which is the
+// window between the refresh finishing and its tokens being kept. It
+// answers how many times the old refresh token was sent, and the token C
+// retried with.
+const refreshRace = `(async (delay) => {
+	const api = await import("/ui/api.js");
+	const realFetch = window.fetch;
+	let rotations = 0, retriedWith = "";
+	let answerRefresh, answerC;
+	const json = (status, body) => ({ ok: status < 300, status, statusText: "", json: async () => body });
+	window.fetch = (path, init) => {
+		const auth = (init.headers && init.headers.Authorization) || "";
+		if (path === "/v1/auth/refresh") {
+			if (JSON.parse(init.body).refresh_token !== "r1") return Promise.resolve(json(401, { error: "invalid_token" }));
+			rotations++;
+			if (rotations > 1) return Promise.resolve(json(401, { error: "invalid_token" }));
+			return new Promise((ok) => { answerRefresh = () => ok(json(200, { access_token: "a2", refresh_token: "r2" })); });
+		}
+		if (auth === "Bearer a1" && path === "/c") return new Promise((ok) => { answerC = () => ok(json(401, { error: "invalid_token" })); });
+		if (auth === "Bearer a1") return Promise.resolve(json(401, { error: "invalid_token" }));
+		if (path === "/c") retriedWith = auth;
+		return Promise.resolve(json(200, {}));
+	};
+	try {
+		api.clearTokens();
+		api.setTokens({ access_token: "a1", refresh_token: "r1" });
+		const a = api.call("GET", "/a").catch(() => {});
+		const c = api.call("GET", "/c").catch(() => {});
+		while (!answerRefresh || !answerC) await new Promise((r) => setTimeout(r, 1));
+		answerRefresh();
+		for (let i = 0; i < delay; i++) await Promise.resolve();
+		answerC();
+		await Promise.all([a, c]);
+		return rotations + " " + retriedWith;
+	} finally {
+		window.fetch = realFetch;
+		api.clearTokens();
+	}
+})`
+
+// testRefreshRace: whenever a request's 401 lands after the shared
+// refresh, it retries with the new token and never rotates the old
+// refresh token a second time (which the server takes for theft).
+func testRefreshRace(t *testing.T, browser context.Context) {
+	srv := newServer(t, serverOptions{})
+	p := newTab(t, browser, srv, "race")
+	p.do("open the page", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#view-signin")))
+	for delay := range 12 {
+		got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](fmt.Sprintf("%s(%d)", refreshRace, delay), chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("delay %d: %v", delay, err)
+		}
+		if got != "1 Bearer a2" {
+			t.Errorf("C answered %d microtasks after the refresh: rotations and retry = %q, want \"1 Bearer a2\"", delay, got)
+		}
+	}
 }

@@ -128,12 +128,20 @@ export async function publicCall(method, path, body) {
 
 // refreshOnce rotates the refresh token, once for all the requests that
 // found the access token expired at the same time: two rotations of one
-// refresh token would look like a stolen token and end the session.
+// refresh token would look like a stolen token and end the session. It
+// keeps the new tokens before it lets another refresh start, so that a
+// request whose 401 arrives just after this one ends sees them and
+// retries instead of rotating the old refresh token again.
 function refreshOnce() {
   if (!refreshing) {
-    refreshing = send("POST", "/v1/auth/refresh", { refresh_token: refreshToken }).finally(() => {
-      refreshing = null;
-    });
+    refreshing = send("POST", "/v1/auth/refresh", { refresh_token: refreshToken })
+      .then((r) => {
+        if (r.res.ok && r.data) setTokens(r.data);
+        return r;
+      })
+      .finally(() => {
+        refreshing = null;
+      });
   }
   return refreshing;
 }
@@ -155,13 +163,12 @@ export async function call(method, path, body) {
   if (res.status === 401 && data && data.error === "invalid_token" && refreshToken) {
     if (accessToken === used) {
       const r = await refreshOnce();
-      if (r.res.ok && r.data) {
-        setTokens(r.data);
-      } else if (accessToken === used) {
+      if (!(r.res.ok && r.data) && accessToken === used) {
         endSession(r.data && r.data.error);
         throw failure(r.res, r.data);
       }
     }
+    if (!accessToken) throw new APIError(401, "signed_out", "You are signed out.");
     used = accessToken;
     ({ res, data } = await send(method, path, body, used));
   }
