@@ -39,9 +39,11 @@ func testEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	buildOnce.Do(func() {
+		start := time.Now()
 		if buildDir, buildErr = os.MkdirTemp("", "loadtest-bin-"); buildErr == nil {
 			builtBin, buildErr = buildServer(context.Background(), buildDir)
 		}
+		t.Logf("go build ./examples/chatserver: %s (the first test pays for it)", time.Since(start).Round(time.Millisecond))
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
