@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
@@ -17,67 +15,6 @@ import (
 	"github.com/chatsdk/compliance/audit/audittest"
 	"github.com/chatsdk/compliance/audit/tlog"
 )
-
-// lightEvent is a valid event with few fields, so a million fit in memory.
-func lightEvent(i int) audit.Event {
-	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
-	return audit.Event{Tenant: "big", Time: at, Actor: "u", Type: audit.TypeDataRead, Category: audit.CategoryDataAccess,
-		Action: audit.ActionRead, ResourceType: "message", ResourceID: fmt.Sprint(i), Success: true, RetainUntil: at.AddDate(6, 0, 0)}
-}
-
-// TestTreeMillionEvents proves inclusion of entries across a stream of a
-// million events, and consistency between two heads of it.
-func TestTreeMillionEvents(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a million appends; not in -short")
-	}
-	const n, batch = 1_000_000, 1000
-	ctx := t.Context()
-	s := audit.NewMemoryStore()
-	keys := audittest.NewTreeKeys(t)
-	evs := make([]audit.Event, batch)
-	var mid audit.SignedTreeHead
-	for done := 0; done < n; done += batch {
-		for i := range evs {
-			evs[i] = lightEvent(done + i)
-		}
-		if _, err := s.Append(ctx, "big", evs); err != nil {
-			t.Fatal(err)
-		}
-		if done+batch == 524_000 {
-			var err error
-			mid, err = audit.SignTreeHead(ctx, s, keys.Signer, "big", uint64(done+batch))
-			require.NoError(t, err)
-		}
-	}
-	last, err := audit.SignTreeHead(ctx, s, keys.Signer, "big", n)
-	require.NoError(t, err)
-
-	for _, seq := range []uint64{1, 2, 524_287, 524_288, 524_289, 999_999, n} {
-		p, err := audit.ProveInclusion(ctx, s, "big", seq, last)
-		require.NoError(t, err)
-		require.LessOrEqual(t, len(p.Proof), 20, "a path is about log2(n) hashes")
-		_, err = p.Verify(keys.Verifiers)
-		require.NoError(t, err, "entry %d", seq)
-		if seq <= mid.Size {
-			p, err := audit.ProveInclusion(ctx, s, "big", seq, mid)
-			require.NoError(t, err)
-			_, err = p.Verify(keys.Verifiers)
-			require.NoError(t, err, "entry %d under the earlier head", seq)
-		}
-	}
-	c, err := audit.ProveConsistency(ctx, s, "big", mid, last)
-	require.NoError(t, err)
-	older, newer, err := c.Verify(keys.Verifiers)
-	require.NoError(t, err)
-	require.Equal(t, mid.Size, older.Size)
-	require.Equal(t, uint64(n), newer.Size)
-
-	rep, err := audit.VerifyTree(ctx, s, audit.TreeVerifyOptions{Stream: "big", Log: keys.Verifiers})
-	require.NoError(t, err)
-	require.Equal(t, 2, rep.Heads)
-	require.Equal(t, uint64(n), rep.Size)
-}
 
 func TestInclusionProofCatchesAlteredEntryAndProof(t *testing.T) {
 	ctx := t.Context()
