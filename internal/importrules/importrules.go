@@ -7,8 +7,8 @@
 //   - core packages never depend on pgx: only a Postgres adapter, a package
 //     whose last path element ends in "pg", may.
 //
-// The folders internal, cmd, examples and bench are exempt from both rules:
-// they exist to share code or to wire packages together. A third rule keeps
+// The folders internal, cmd, examples, bench and loadtest are exempt from
+// both rules: they exist to share code or to wire packages together. A third rule keeps
 // the test helper internal/pgtest out of every non-test package. The check
 // runs as a test in CI.
 package importrules
@@ -26,9 +26,9 @@ const Module = "github.com/chatsdk/compliance"
 const pgxPrefix = "github.com/jackc/pgx"
 
 // exempt are the top-level folders whose packages may import any package
-// of the module: they hold wiring (cmd, examples, bench) or shared code
-// that no user imports (internal).
-var exempt = map[string]bool{"internal": true, "cmd": true, "examples": true, "bench": true}
+// of the module: they hold wiring (cmd, examples, bench, loadtest) or
+// shared code that no user imports (internal).
+var exempt = map[string]bool{"internal": true, "cmd": true, "examples": true, "bench": true, "loadtest": true}
 
 // Package is the part of go list's output the rules read.
 type Package struct {

@@ -19,6 +19,7 @@ func TestCheckFindsEachKindOfViolation(t *testing.T) {
 		{ImportPath: m + "lockout/lockoutpg", Deps: []string{m + "session/password"}},
 		{ImportPath: m + "integrity", Deps: []string{m + "internal/pgtest"}},
 		{ImportPath: m + "examples/chatserver", Deps: []string{m + "audit", m + "retention", "github.com/jackc/pgx/v5"}},
+		{ImportPath: m + "loadtest", Deps: []string{m + "audit/auditpg", "github.com/jackc/pgx/v5/pgxpool"}},
 		{ImportPath: m + "internal/pgtest", Deps: []string{"github.com/jackc/pgx/v5"}},
 	}
 	got := Check(pkgs)
