@@ -51,5 +51,6 @@
 // A witness run by the same people as the database proves nothing: point
 // witnesses at parties the database's administrators do not control.
 // [FileWitness] trusts the first head it sees for a stream (trust on first
-// use) and guards its state file with an in-process lock only.
+// use) and guards its state file with flock(2), which does not hold across
+// machines sharing a network file system.
 package tlog

@@ -64,9 +64,12 @@ type witnessState struct {
 // rollback), of the same size with another root, or not provably an
 // extension (a fork). It records a head before it cosigns it, so a crash
 // never leaves a cosignature it would not stand by. The first head of an
-// origin is trusted as it comes. It is for tests and small deployments:
-// it is safe for concurrent use within one process, but two processes must
-// not share a file.
+// origin is trusted as it comes. It is for tests and small deployments.
+// It is safe for concurrent use, also by several processes on one state
+// file: each check-and-record holds an exclusive flock(2) on a lock file
+// beside it (the state file's path plus ".lock"), on platforms that have
+// flock (Linux, macOS, the BSDs); elsewhere only within one process. The
+// lock does not work across machines on a network file system.
 type FileWitness struct {
 	path   string
 	signer *Cosigner
@@ -89,8 +92,11 @@ func NewFileWitness(path string, signer *Cosigner, logs []note.Verifier) (*FileW
 // Latest returns the last head the witness cosigned for origin, and false
 // if none.
 func (w *FileWitness) Latest(origin string) (TreeHead, bool, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	unlock, err := w.lock()
+	if err != nil {
+		return TreeHead{}, false, err
+	}
+	defer unlock()
 	st, err := w.load()
 	if err != nil {
 		return TreeHead{}, false, err
@@ -109,8 +115,11 @@ func (w *FileWitness) AddCheckpoint(ctx context.Context, req AddRequest) ([]byte
 		return nil, err
 	}
 
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	unlock, err := w.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	st, err := w.load()
 	if err != nil {
 		return nil, err
@@ -150,9 +159,21 @@ func (w *FileWitness) AddCheckpoint(ctx context.Context, req AddRequest) ([]byte
 	return line, nil
 }
 
-// TODO: load and save are guarded by an in-process mutex only; two
-// processes on one state file could each cosign a different head of the
-// same size. A deployment beyond tests needs a file lock or a database.
+// lock takes the in-process mutex and the state file's lock, which load
+// and save must be called under.
+func (w *FileWitness) lock() (func(), error) {
+	w.mu.Lock()
+	release, err := lockFile(w.path + ".lock")
+	if err != nil {
+		w.mu.Unlock()
+		return nil, fmt.Errorf("tlog: witness state lock: %w", err)
+	}
+	return func() {
+		release()
+		w.mu.Unlock()
+	}, nil
+}
+
 func (w *FileWitness) load() (map[string]witnessState, error) {
 	data, err := os.ReadFile(w.path)
 	if errors.Is(err, os.ErrNotExist) {

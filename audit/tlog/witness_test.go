@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -414,5 +415,88 @@ func TestQuorumCountsOnlyWitnesses(t *testing.T) {
 	q = tlog.Quorum{Log: f.logVs, Witnesses: []note.Verifier{ca.Verifier(), ca2.Verifier()}, N: 2}
 	if _, err := q.Verify(two); !errors.Is(err, tlog.ErrNoQuorum) {
 		t.Fatalf("two keys of one witness name: %v, want ErrNoQuorum", err)
+	}
+}
+
+// TestWitnessFileSharedByTwoInstances has two FileWitness values on one
+// state file (as two processes would be) offered two forks of one size at
+// the same moment: at most one may cosign.
+func TestWitnessFileSharedByTwoInstances(t *testing.T) {
+	f := newFixture(t)
+	var fork memTree
+	forked := append([]tlog.Hash(nil), f.leaves...)
+	forked[3] = tlog.LeafHash([]byte("a different event"))
+	fork.append(t, 0, forked)
+	root, _ := tlog.TreeRoot(20, &fork)
+	heads := [2][]byte{f.signed(t, f.head(t, 20)), f.signed(t, tlog.TreeHead{Origin: f.origin, Size: 20, Root: root})}
+	_, key, _ := ed25519.GenerateKey(nil)
+	c, err := tlog.NewCosigner("witness-a", key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		path := filepath.Join(t.TempDir(), "w.json")
+		var ws [2]*tlog.FileWitness
+		for i := range ws {
+			if ws[i], err = tlog.NewFileWitness(path, c, f.logVs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		for i := range ws {
+			go func() {
+				<-start
+				_, err := ws[i].AddCheckpoint(t.Context(), tlog.AddRequest{Checkpoint: heads[i]})
+				errs <- err
+			}()
+		}
+		close(start)
+		ok := 0
+		for range ws {
+			if err := <-errs; err == nil {
+				ok++
+			} else if !errors.Is(err, tlog.ErrFork) {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d of two forks of size 20 cosigned", round, ok)
+		}
+	}
+}
+
+// TestWitnessStateSurvivesCrashMidWrite leaves what a crash during a save
+// leaves, a half-written temporary file beside the state, and checks a
+// restarted witness still holds the last head; a damaged state file itself
+// makes the witness refuse to cosign rather than start afresh.
+func TestWitnessStateSurvivesCrashMidWrite(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.json")
+	w, _ := newWitness(t, path, "witness-a", f.logVs)
+	if _, err := w.AddCheckpoint(t.Context(), tlog.AddRequest{Checkpoint: f.signed(t, f.head(t, 20))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "w.json.123456"), []byte(`{"chatsdk-compliance/audit/v1/app-1":{"size":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w2, _ := newWitness(t, path, "witness-a", f.logVs)
+	if got, ok, err := w2.Latest(f.origin); err != nil || !ok || got != f.head(t, 20) {
+		t.Fatalf("after a crash mid-write: %+v %v %v, want the head of size 20", got, ok, err)
+	}
+	if _, err := w2.AddCheckpoint(t.Context(), tlog.AddRequest{OldSize: 20, Checkpoint: f.signed(t, f.head(t, 12))}); !errors.Is(err, tlog.ErrRollback) {
+		t.Fatalf("a rollback after the crash: %v, want ErrRollback", err)
+	}
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.AddCheckpoint(t.Context(), tlog.AddRequest{Checkpoint: f.signed(t, f.head(t, 12))}); !errors.Is(err, tlog.ErrMalformed) {
+		t.Fatalf("a damaged state file: %v, want ErrMalformed", err)
 	}
 }
