@@ -1093,3 +1093,19 @@ func TestAuditFailsClosed(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIAnswersAreNotSniffed: every JSON answer, an error included, tells
+// the browser not to guess its type and not to cache it.
+func TestAPIAnswersAreNotSniffed(t *testing.T) {
+	f := newFixture(t, "memory", setup{})
+	for _, path := range []string{"/v1/channels/x/messages", "/v1/nope"} {
+		res, err := http.Get(f.ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := res.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s (%d): X-Content-Type-Options = %q, want nosniff", path, res.StatusCode, got)
+		}
+	}
+}

@@ -268,7 +268,7 @@ func (w *auditErrorWriter) WriteHeader(code int) {
 		w.replace = true
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Del("Content-Length")
-		w.Header().Del("X-Content-Type-Options")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.ResponseWriter.WriteHeader(code)
 		_ = json.NewEncoder(w.ResponseWriter).Encode(errorBody{Error: "audit_unavailable", Message: "the request could not be audited"})
 		return
@@ -402,6 +402,7 @@ type errorBody struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
