@@ -218,3 +218,84 @@ func TestExportCarriesTreeHeads(t *testing.T) {
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, audit.FailTreeMismatch, f.Kind)
 }
+
+// TestProofsAreBoundToTheirStreamAndOrder checks that a proof made for
+// one stream does not pass for another stream's entry or head, and that a
+// consistency proof with its heads swapped (an old head replayed as the
+// newer) is a rollback.
+func TestProofsAreBoundToTheirStreamAndOrder(t *testing.T) {
+	ctx := t.Context()
+	s := audit.NewMemoryStore()
+	keys := audittest.NewTreeKeys(t)
+	for _, stream := range []string{"a", "b"} {
+		_, err := s.Append(ctx, stream, audittest.Events(stream, 0, 9))
+		require.NoError(t, err)
+	}
+	headA, err := audit.SignTreeHead(ctx, s, keys.Signer, "a", 9)
+	require.NoError(t, err)
+	headB, err := audit.SignTreeHead(ctx, s, keys.Signer, "b", 9)
+	require.NoError(t, err)
+	oldA, err := audit.SignTreeHead(ctx, s, keys.Signer, "a", 4)
+	require.NoError(t, err)
+
+	p, err := audit.ProveInclusion(ctx, s, "a", 3, headA)
+	require.NoError(t, err)
+	_, err = p.Verify(keys.Verifiers)
+	require.NoError(t, err)
+	// Stream a's entry and path under stream b's head.
+	moved := p
+	moved.Head = headB.Note
+	_, err = moved.Verify(keys.Verifiers)
+	require.ErrorIs(t, err, tlog.ErrBadProof)
+	_, err = audit.ProveInclusion(ctx, s, "a", 3, headB)
+	require.ErrorIs(t, err, audit.ErrNoTree)
+	// The entry relabelled as stream b's, rehashed so it looks whole.
+	relabelled := p
+	relabelled.Entry.Stream = "b"
+	relabelled.Entry.Hash = audit.EntryHash(&relabelled.Entry)
+	relabelled.Head = headB.Note
+	_, err = relabelled.Verify(keys.Verifiers)
+	require.ErrorIs(t, err, tlog.ErrBadProof)
+	// A SignedTreeHead relabelled with another stream does not open.
+	wrong := headA
+	wrong.Stream = "b"
+	_, err = wrong.Open(keys.Verifiers)
+	require.ErrorIs(t, err, tlog.ErrBadSignature)
+
+	c, err := audit.ProveConsistency(ctx, s, "a", oldA, headA)
+	require.NoError(t, err)
+	_, _, err = c.Verify(keys.Verifiers)
+	require.NoError(t, err)
+	swapped := audit.ConsistencyProof{Old: c.New, New: c.Old, Proof: c.Proof}
+	_, _, err = swapped.Verify(keys.Verifiers)
+	require.ErrorIs(t, err, tlog.ErrRollback)
+	across := c
+	across.New = headB.Note
+	_, _, err = across.Verify(keys.Verifiers)
+	require.ErrorIs(t, err, tlog.ErrBadProof, "heads of two streams")
+}
+
+// TestVerifyTreeRefusesARolledBackStore checks a store set back to an
+// older state (a restored backup, say) against a newer signed head the
+// auditor kept: the head it replays is refused as truncated.
+func TestVerifyTreeRefusesARolledBackStore(t *testing.T) {
+	ctx := t.Context()
+	keys := audittest.NewTreeKeys(t)
+	now := audit.NewMemoryStore()
+	_, err := now.Append(ctx, "t1", audittest.Events("t1", 0, 9))
+	require.NoError(t, err)
+	kept, err := audit.SignTreeHead(ctx, now, keys.Signer, "t1", 9)
+	require.NoError(t, err)
+
+	backup := audit.NewMemoryStore()
+	_, err = backup.Append(ctx, "t1", audittest.Events("t1", 0, 5))
+	require.NoError(t, err)
+	_, err = audit.SignTreeHead(ctx, backup, keys.Signer, "t1", 5)
+	require.NoError(t, err)
+	_, err = audit.VerifyTree(ctx, backup, audit.TreeVerifyOptions{Stream: "t1", Log: keys.Verifiers})
+	require.NoError(t, err, "alone, the backup looks whole")
+	_, err = audit.VerifyTree(ctx, backup, audit.TreeVerifyOptions{Stream: "t1", Log: keys.Verifiers, Heads: []audit.SignedTreeHead{kept}})
+	var f *audit.Failure
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, audit.FailTruncated, f.Kind)
+}
