@@ -162,7 +162,7 @@ func auditVerifyProofCommand() *command {
 	return &command{
 		name:     "audit verify-proof",
 		summary:  "check an inclusion or consistency proof offline, with the public key alone (and witness keys for a quorum); exit 1 if it fails",
-		synopsis: "FILE --public-key FILE [--witness VKEY]… [--quorum N]",
+		synopsis: "FILE --public-key FILE [--witness VKEY]… [--quorum N] [--held-head FILE]",
 		example: `compliancectl audit verify-proof entry-48001.proof.json --public-key audit-public.json \
     --witness 'witness-a+1c2d3e4f+BGx…' --quorum 1
 # app-1: entry 48001 is in the log under the signed tree head of size 48210`,
@@ -172,6 +172,7 @@ func auditVerifyProofCommand() *command {
 			var witnesses stringsFlag
 			fs.Var(&witnesses, "witness", "a witness's cosignature verifier key (name+hash+base64); repeatable")
 			quorum := fs.Int("quorum", 0, "how many of the --witness keys must have cosigned the tree heads")
+			heldPath := fs.String("held-head", "", "a signed tree head (note file) you already hold: a proof under an older head, a head of the same size with another root, or a consistency proof from another head fails")
 			return func(args []string) error {
 				if len(args) != 1 {
 					return usagef("audit verify-proof takes one proof file")
@@ -195,12 +196,27 @@ func auditVerifyProofCommand() *command {
 				if err != nil {
 					return err
 				}
+				var held *tlog.TreeHead
+				if *heldPath != "" {
+					data, err := os.ReadFile(*heldPath)
+					if err != nil {
+						return usagef("cannot read --held-head: %v", err)
+					}
+					h, _, err := tlog.OpenHead(data, log)
+					if err != nil {
+						return usagef("--held-head %s: %v", *heldPath, err)
+					}
+					held = &h
+				}
 
 				res := map[string]any{"file": args[0]}
 				var human string
 				switch {
 				case p.Inclusion != nil:
 					head, err := p.Inclusion.VerifyQuorum(q)
+					if err == nil && held != nil {
+						err = againstHeld(*held, head, false)
+					}
 					res["kind"], res["stream"], res["seq"] = "inclusion", p.Inclusion.Entry.Stream, p.Inclusion.Entry.Seq
 					if err != nil {
 						res["ok"], res["error"] = false, err.Error()
@@ -215,6 +231,9 @@ func auditVerifyProofCommand() *command {
 					err := errors.Join(errOld, errNew)
 					if err == nil {
 						err = tlog.VerifyConsistency(older, newer, p.Consistency.Proof)
+					}
+					if err == nil && held != nil {
+						err = againstHeld(*held, older, true)
 					}
 					res["kind"], res["old_size"], res["new_size"] = "consistency", older.Size, newer.Size
 					if err != nil {
@@ -235,6 +254,24 @@ func auditVerifyProofCommand() *command {
 			}
 		},
 	}
+}
+
+// againstHeld checks a proof's head against the head the auditor holds.
+// A head older than the held one is a replay (a log showing an auditor a
+// past state); one of the same size with another root is a fork. A
+// consistency proof must start from the held head itself.
+func againstHeld(held, got tlog.TreeHead, exact bool) error {
+	switch {
+	case got.Origin != held.Origin:
+		return fmt.Errorf("%w: the proof is of another stream than the held head", tlog.ErrBadProof)
+	case got.Size == held.Size && got.Root != held.Root:
+		return fmt.Errorf("%w: the proof's head of size %d has another root than the held one", tlog.ErrFork, got.Size)
+	case exact && got.Size != held.Size:
+		return fmt.Errorf("%w: the proof starts from size %d, not from the held head's size %d", tlog.ErrBadProof, got.Size, held.Size)
+	case got.Size < held.Size:
+		return fmt.Errorf("%w: the proof's head of size %d is older than the held head of size %d: ask for a proof under the newer head", tlog.ErrRollback, got.Size, held.Size)
+	}
+	return nil
 }
 
 func readProof(path string) (proofFile, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,4 +156,46 @@ func TestVerifyExportChecksTreeHeads(t *testing.T) {
 	r = cli(t, nil, "", "audit", "verify-export", badPath, "--public-key", f.pubKey)
 	require.Equal(t, 1, r.code, r.stdout+r.stderr)
 	require.Contains(t, r.stdout, string(audit.FailForgedTreeHead))
+}
+
+// TestVerifyProofAgainstHeldHead checks verify-proof --held-head: an
+// auditor holding the head of size 30 refuses a proof under the head of
+// size 10 (an old head replayed), and a consistency proof that does not
+// start from the head it holds.
+func TestVerifyProofAgainstHeldHead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.recordWithTree(35)
+	heads, err := f.audit.TreeHeads(context.Background(), "app-1")
+	require.NoError(t, err)
+	require.Len(t, heads, 3)
+	held := func(i int) string {
+		path := filepath.Join(f.dir, fmt.Sprintf("held-%d.note", heads[i].Size))
+		require.NoError(t, os.WriteFile(path, []byte(heads[i].Note), 0o600))
+		return path
+	}
+
+	latest := filepath.Join(f.dir, "latest.json")
+	r := cli(t, f.env, "", "audit", "prove-inclusion", "--app", "app-1", "--seq", "7", "--out", latest)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, nil, "", "audit", "verify-proof", latest, "--public-key", f.pubKey, "--held-head", held(2))
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+
+	old := filepath.Join(f.dir, "old.json")
+	r = cli(t, f.env, "", "audit", "prove-inclusion", "--app", "app-1", "--seq", "7", "--tree-size", "10", "--out", old)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, nil, "", "audit", "verify-proof", old, "--public-key", f.pubKey)
+	require.Equal(t, 0, r.code, "alone, the old head's proof holds")
+	r = cli(t, nil, "", "audit", "verify-proof", old, "--public-key", f.pubKey, "--held-head", held(2))
+	require.Equal(t, 1, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "older than the held head of size 30")
+
+	cons := filepath.Join(f.dir, "cons.json")
+	r = cli(t, f.env, "", "audit", "prove-consistency", "--app", "app-1", "--old-size", "10", "--out", cons)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = cli(t, nil, "", "audit", "verify-proof", cons, "--public-key", f.pubKey, "--held-head", held(0))
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	r = cli(t, nil, "", "audit", "verify-proof", cons, "--public-key", f.pubKey, "--held-head", held(1))
+	require.Equal(t, 1, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "not from the held head's size 20")
 }
