@@ -53,7 +53,9 @@ type Witness interface {
 }
 
 // witnessState is what a FileWitness keeps per origin: the last head it
-// cosigned.
+// cosigned. The state file is one JSON object mapping each origin to
+// {"size": decimal size, "root": standard base64 root}; the origin's
+// version prefix ([OriginPrefix]) versions it.
 type witnessState struct {
 	Size uint64 `json:"size"`
 	Root Hash   `json:"root"`
