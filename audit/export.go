@@ -23,7 +23,8 @@ type ExportOptions struct {
 	Since, Until time.Time
 }
 
-// exportLine is one line of an export: a checkpoint or an entry.
+// exportLine is one line of an export: a checkpoint, an entry, a signed
+// tree head or the tree frontier, exactly one of them.
 type exportLine struct {
 	Checkpoint *Checkpoint     `json:"checkpoint,omitempty"`
 	Entry      *Entry          `json:"entry,omitempty"`
@@ -163,10 +164,10 @@ func ReadExport(r io.Reader) (*ExportSource, error) {
 				return nil, err
 			}
 			src.treeHeads = append(src.treeHeads, *l.TreeHead)
-		case l.Frontier != nil && l.Entry == nil && l.Checkpoint == nil && src.frontier == nil:
+		case l.Frontier != nil && l.Entry == nil && l.Checkpoint == nil && l.TreeHead == nil && src.frontier == nil:
 			src.frontier = l.Frontier
 		default:
-			return nil, fmt.Errorf("%w: line %d is neither an entry nor a checkpoint", ErrBadExport, line)
+			return nil, fmt.Errorf("%w: line %d is not one entry, checkpoint, tree head or tree frontier", ErrBadExport, line)
 		}
 	}
 	if err := sc.Err(); err != nil {

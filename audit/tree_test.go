@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -298,4 +299,19 @@ func TestVerifyTreeRefusesARolledBackStore(t *testing.T) {
 	var f *audit.Failure
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, audit.FailTruncated, f.Kind)
+}
+
+// TestReadExportRefusesMixedTreeLines refuses a line that carries a tree
+// frontier and a tree head at once (the head would be dropped unseen), and
+// a second frontier.
+func TestReadExportRefusesMixedTreeLines(t *testing.T) {
+	head := `{"stream":"t1","size":3,"note":"x"}`
+	front := `{"size":2,"hashes":[]}`
+	for name, text := range map[string]string{
+		"frontier and head": `{"tree_head":` + head + `,"tree_frontier":` + front + "}\n",
+		"two frontiers":     `{"tree_frontier":` + front + "}\n" + `{"tree_frontier":` + front + "}\n",
+	} {
+		_, err := audit.ReadExport(strings.NewReader(text))
+		require.ErrorIs(t, err, audit.ErrBadExport, name)
+	}
 }
