@@ -186,32 +186,43 @@ func (e *env) tenants(apps []string) ([]string, error) {
 // auditVerifier reads the public keyset that verifies audit checkpoints,
 // from path or the configuration.
 func (e *env) auditVerifier(path string) (tink.Verifier, error) {
-	if path == "" {
-		cfg, err := e.config()
-		if err != nil {
-			return nil, err
-		}
-		path = cfg.Keys.AuditPublicKeyset
-	}
-	if path == "" {
-		return nil, usagef("no audit public key: pass --public-key FILE (the Tink public keyset of the checkpoint signer) or set keys.audit_public_keyset in the configuration")
-	}
-	data, err := os.ReadFile(path)
+	h, path, err := e.auditPublicKeyset(path)
 	if err != nil {
-		return nil, usagef("cannot read the audit public key: %v", err)
-	}
-	h, err := keyset.ReadWithNoSecrets(keyset.NewJSONReader(bytes.NewReader(data)))
-	if err != nil {
-		h, err = keyset.ReadWithNoSecrets(keyset.NewBinaryReader(bytes.NewReader(data)))
-	}
-	if err != nil {
-		return nil, usagef("%s is not a Tink public keyset (JSON or binary): export it with the signer's public keyset handle (handle.Public()) and keyset.WriteWithNoSecrets", path)
+		return nil, err
 	}
 	v, err := signature.NewVerifier(h)
 	if err != nil {
 		return nil, usagef("%s holds no signature verification key: %v", path, err)
 	}
 	return v, nil
+}
+
+// auditPublicKeyset reads the Tink public keyset of the audit checkpoint
+// signer, JSON or binary, from path or, when path is empty, the
+// configuration, and returns it with the path it came from.
+func (e *env) auditPublicKeyset(path string) (*keyset.Handle, string, error) {
+	if path == "" {
+		cfg, err := e.config()
+		if err != nil {
+			return nil, "", err
+		}
+		path = cfg.Keys.AuditPublicKeyset
+	}
+	if path == "" {
+		return nil, "", usagef("no audit public key: pass --public-key FILE (the Tink public keyset of the checkpoint signer) or set keys.audit_public_keyset in the configuration")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", usagef("cannot read the audit public key: %v", err)
+	}
+	h, err := keyset.ReadWithNoSecrets(keyset.NewJSONReader(bytes.NewReader(data)))
+	if err != nil {
+		h, err = keyset.ReadWithNoSecrets(keyset.NewBinaryReader(bytes.NewReader(data)))
+	}
+	if err != nil {
+		return nil, "", usagef("%s is not a Tink public keyset (JSON or binary): export it with the signer's public keyset handle (handle.Public()) and keyset.WriteWithNoSecrets", path)
+	}
+	return h, path, nil
 }
 
 // kek returns the key-encryption key named by the configuration.

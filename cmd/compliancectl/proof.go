@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/tink-crypto/tink-go/v2/keyset"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/chatsdk/compliance/audit"
@@ -296,26 +295,9 @@ func readProof(path string) (proofFile, error) {
 // treeVerifiers returns the note verifiers of the public keyset at path
 // (default the configured one).
 func treeVerifiers(e *env, path, name string) ([]note.Verifier, error) {
-	if path == "" {
-		cfg, err := e.config()
-		if err != nil {
-			return nil, err
-		}
-		path = cfg.Keys.AuditPublicKeyset
-	}
-	if path == "" {
-		return nil, usagef("no audit public key: pass --public-key FILE or set keys.audit_public_keyset in the configuration")
-	}
-	data, err := os.ReadFile(path)
+	h, path, err := e.auditPublicKeyset(path)
 	if err != nil {
-		return nil, usagef("cannot read the audit public key: %v", err)
-	}
-	h, err := keyset.ReadWithNoSecrets(keyset.NewJSONReader(bytes.NewReader(data)))
-	if err != nil {
-		h, err = keyset.ReadWithNoSecrets(keyset.NewBinaryReader(bytes.NewReader(data)))
-	}
-	if err != nil {
-		return nil, usagef("%s is not a Tink public keyset (JSON or binary)", path)
+		return nil, err
 	}
 	vs, _, err := tlog.Verifiers(name, h)
 	if err != nil {
