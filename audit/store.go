@@ -71,7 +71,8 @@ type Query struct {
 	Category     Category
 	// Success, when not nil, selects successes (true) or failures (false).
 	Success *bool
-	// Since and Until bound Time: Since <= Time < Until. Zero is unbounded.
+	// Since and Until bound Time: Since <= Time < Until, each truncated
+	// to the microsecond as entry times are. Zero is unbounded.
 	Since, Until time.Time
 	// Limit is the page size; zero means 100, and more than 1000 is 1000.
 	Limit int

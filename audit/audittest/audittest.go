@@ -310,6 +310,13 @@ func testQueryFilters(t *testing.T, s audit.Store) {
 		{"time range", audit.Query{Tenant: "t1", Since: base.Add(5 * time.Second), Until: base.Add(9 * time.Second)}, func(e *audit.Event) bool {
 			return !e.Time.Before(base.Add(5*time.Second).Truncate(time.Microsecond)) && e.Time.Before(base.Add(9*time.Second))
 		}},
+		// Bounds finer than the stored microseconds are truncated to the
+		// microsecond, as entry times are, so every store draws the line
+		// at the same entry: T+1ns bounds as T does.
+		{"sub-microsecond bounds", audit.Query{Tenant: "t1", Since: us(evs[3].Time).Add(time.Nanosecond), Until: us(evs[7].Time).Add(time.Nanosecond)}, func(e *audit.Event) bool {
+			at := us(e.Time)
+			return !at.Before(us(evs[3].Time)) && at.Before(us(evs[7].Time))
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,6 +338,9 @@ func testQueryFilters(t *testing.T, s audit.Store) {
 		})
 	}
 }
+
+// us is t as a store keeps it: UTC, truncated to the microsecond.
+func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 func testQueryPages(t *testing.T, s audit.Store) {
 	ctx := t.Context()
