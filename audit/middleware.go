@@ -92,9 +92,11 @@ type MiddlewareConfig struct {
 // carrying PHI is never sent unaudited. Buffered responses do not support
 // http.Flusher or http.Hijacker.
 //
-// TODO: a handler that panics leaves no entry (the panic propagates before
-// the event is recorded); recording a 500 first needs care not to swallow
-// http.ErrAbortHandler.
+// A handler that panics is recorded as a failed request (status 500,
+// "handler panicked") before the panic goes on up unchanged, to net/http
+// or the application's own recovery; http.ErrAbortHandler included, since
+// an aborted handler may have read PHI too. A buffered response is then
+// never sent.
 func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 	if cfg.Recorder == nil || cfg.Actor == nil || cfg.Classify == nil {
 		return nil, fmt.Errorf("%w: MiddlewareConfig needs Recorder, Actor and Classify", ErrConfig)
@@ -102,13 +104,33 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 	if cfg.RecordTimeout <= 0 {
 		cfg.RecordTimeout = 5 * time.Second
 	}
-	record := func(r *http.Request, route Route, status int) error {
+	recordEvent := func(r *http.Request, e Event) error {
 		// Not r.Context(): it ends when the client hangs up, and a client
 		// must not be able to keep its request out of the log that way.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.RecordTimeout)
 		defer cancel()
-		_, err := cfg.Recorder.Record(ctx, cfg.event(r, route, status))
+		_, err := cfg.Recorder.Record(ctx, e)
 		return err
+	}
+	record := func(r *http.Request, route Route, status int) error {
+		return recordEvent(r, cfg.event(r, route, status))
+	}
+	// serve runs next; when it panics, the request is recorded as failed
+	// and the panic resumes with the same value.
+	serve := func(next http.Handler, w http.ResponseWriter, r *http.Request, route Route) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			e := cfg.event(r, route, http.StatusInternalServerError)
+			e.FailureReason = "handler panicked"
+			if err := recordEvent(r, e); err != nil && cfg.OnError != nil {
+				cfg.OnError(r, err)
+			}
+			panic(p)
+		}()
+		next.ServeHTTP(w, r)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +141,7 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 			}
 			if route.NoPHI {
 				sw := &statusWriter{ResponseWriter: w}
-				next.ServeHTTP(sw, r)
+				serve(next, sw, r, route)
 				if err := record(r, route, sw.status()); err != nil && cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}
@@ -128,7 +150,7 @@ func Middleware(cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
 
 			before := w.Header().Clone() // what outer middleware set (HSTS, …)
 			bw := &bufferedWriter{header: w.Header()}
-			next.ServeHTTP(bw, r)
+			serve(next, bw, r, route)
 			if err := record(r, route, bw.status()); err != nil {
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)

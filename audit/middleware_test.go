@@ -250,3 +250,60 @@ func TestMiddlewareRecordsRequestsWithUnrulyResourceIDs(t *testing.T) {
 		require.LessOrEqual(t, len(e.ResourceID), audit.MaxFieldLen)
 	}
 }
+
+// panicMiddleware is the middleware of newMiddleware around a handler that
+// reads PHI, writes part of it and then panics with p.
+func panicMiddleware(t *testing.T, store audit.Store, noPHI bool, p any) http.Handler {
+	t.Helper()
+	log, err := audit.New(audit.Config{Store: store})
+	require.NoError(t, err)
+	t.Cleanup(func() { log.Close(context.Background()) })
+	mw, err := audit.Middleware(audit.MiddlewareConfig{
+		Recorder: log,
+		Actor: func(r *http.Request) (audit.Actor, bool) {
+			a, ok := r.Context().Value(actorKey{}).(audit.Actor)
+			return a, ok
+		},
+		Classify: func(r *http.Request) (audit.Route, bool) {
+			return audit.Route{Type: audit.TypeDataRead, Category: audit.CategoryDataAccess, Action: audit.ActionRead,
+				ResourceType: "message", ResourceID: "m-1", Tenant: "clinic-1", NoPHI: noPHI}, true
+		},
+	})
+	require.NoError(t, err)
+	return mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "PHI: half of the patient's message")
+		panic(p)
+	}))
+}
+
+func TestMiddlewareRecordsAPanickingHandler(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		noPHI bool
+		p     any
+	}{
+		{"phi", false, "boom"},
+		{"no phi", true, "boom"},
+		{"abort", false, http.ErrAbortHandler},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := audit.NewMemoryStore()
+			h := panicMiddleware(t, store, tc.noPHI, tc.p)
+			rec := httptest.NewRecorder()
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				h.ServeHTTP(rec, request("/messages/m-1", &audit.Actor{UserID: "dr-lee", Tenant: "clinic-1"}, "192.0.2.1:1"))
+			}()
+			require.Equal(t, tc.p, got, "the panic goes on up unchanged")
+			e := lastEntry(t, store)
+			require.Equal(t, "dr-lee", e.Actor)
+			require.False(t, e.Success)
+			require.Equal(t, "handler panicked", e.FailureReason)
+			require.Equal(t, "500", e.Metadata["status"])
+			if !tc.noPHI {
+				require.Empty(t, rec.Body.String(), "a buffered PHI response is not sent when its handler panics")
+			}
+		})
+	}
+}
