@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -126,6 +130,8 @@ func (p *FilePublisher) Publish(_ context.Context, c Checkpoint) error {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	_, statErr := os.Stat(p.Path)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	f, err := os.OpenFile(p.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("audit: open checkpoint file: %w", err)
@@ -138,7 +144,32 @@ func (p *FilePublisher) Publish(_ context.Context, c Checkpoint) error {
 		f.Close()
 		return fmt.Errorf("audit: sync checkpoint file: %w", err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("audit: close checkpoint file: %w", err)
+	}
+	if created {
+		// A new file's name lives in its directory: sync that too, or a
+		// crash can lose the file with every checkpoint in it.
+		if err := syncDir(filepath.Dir(p.Path)); err != nil {
+			return fmt.Errorf("audit: sync checkpoint directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// syncDir flushes a directory's entries to stable storage. Windows cannot
+// sync a directory (its file system journals names itself), so there it
+// does nothing.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // ReadCheckpointFile reads the checkpoints a [FilePublisher] wrote. It does
