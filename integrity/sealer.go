@@ -138,28 +138,19 @@ func (s *Sealer) Check(ctx context.Context, r Record) error {
 // and results is then nil, so a caller can tell "this row was altered"
 // from "the tags could not be read".
 func (s *Sealer) CheckAll(ctx context.Context, recs []Record) (results []error, err error) {
-	results = make([]error, len(recs))
 	if len(recs) == 0 {
-		return results, nil
-	}
-	br, ok := s.store.(BatchReader)
-	if !ok {
-		for i, r := range recs {
-			results[i] = s.Check(ctx, r)
-			if results[i] != nil && !errors.Is(results[i], ErrNotSealed) && !errors.Is(results[i], ErrMismatch) {
-				return nil, results[i]
-			}
-		}
-		return results, nil
+		return []error{}, nil
 	}
 	keys := make([]Key, len(recs))
 	for i, r := range recs {
 		keys[i] = Key{Domain: r.Domain, Tenant: r.Tenant, ID: r.ID}
 	}
-	tags, err := br.SealedMany(ctx, keys)
+	tags, err := s.sealedMany(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
+
+	results = make([]error, len(recs))
 	for i, r := range recs {
 		sealed, ok := tags[keys[i]]
 		if !ok {
@@ -169,6 +160,26 @@ func (s *Sealer) CheckAll(ctx context.Context, recs []Record) (results []error, 
 		results[i] = s.keys.Check(r, sealed.Tag)
 	}
 	return results, nil
+}
+
+// sealedMany reads the tags held for keys, by key, in one read when the
+// store is a [BatchReader] and one read per key otherwise.
+func (s *Sealer) sealedMany(ctx context.Context, keys []Key) (map[Key]Sealed, error) {
+	if br, ok := s.store.(BatchReader); ok {
+		return br.SealedMany(ctx, keys)
+	}
+	tags := make(map[Key]Sealed, len(keys))
+	for _, k := range keys {
+		sealed, err := s.store.Sealed(ctx, k)
+		if errors.Is(err, ErrNotSealed) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		tags[k] = sealed
+	}
+	return tags, nil
 }
 
 type scopeDelta struct {
