@@ -1,14 +1,12 @@
 package integritypg_test
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chatsdk/compliance/integrity"
 	"github.com/chatsdk/compliance/integrity/integritypg"
-	"github.com/jackc/pgx/v5"
 )
 
 // The streaming verifier pairs rows with tags head to head while the two
@@ -19,20 +17,7 @@ import (
 func TestStreamingMatcherResyncs(t *testing.T) {
 	a := newApp(t)
 	const n = 10000 // more than two of the streaming verifier's batches
-	rows := make([][]any, n)
-	recs := make([]integrity.Record, n)
-	for i := range n {
-		at := a.day.Add(time.Duration(i) * time.Second)
-		ch := fmt.Sprintf("c%d", i%5)
-		rows[i] = []any{"t1", int64(i + 1), ch, fmt.Sprintf("m%d", i), at}
-		recs[i] = record("t1", int64(i+1), ch, ptr(fmt.Sprintf("m%d", i)), at)
-	}
-	if _, err := a.db.Pool.CopyFrom(a.ctx, pgx.Identifier{"message"}, []string{"app_id", "id", "channel_id", "body", "created_at"}, pgx.CopyFromRows(rows)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.sealer.Seal(a.ctx, recs...); err != nil {
-		t.Fatal(err)
-	}
+	a.loadSealed(t, n, 5, time.Second)
 
 	// Rewritten tuples move to the end of their table: every seventh row
 	// and every eleventh tag, without changing what they hold.

@@ -89,6 +89,27 @@ func (a *app) postMany(t *testing.T, n int) {
 	}
 }
 
+// loadSealed copies n sealed messages into the table in one statement:
+// ids 1..n, body "m<i>", spread over channels channels, step apart.
+func (a *app) loadSealed(t *testing.T, n, channels int, step time.Duration) {
+	t.Helper()
+	rows := make([][]any, n)
+	recs := make([]integrity.Record, n)
+	for i := range n {
+		at := a.day.Add(time.Duration(i) * step)
+		ch := fmt.Sprintf("c%d", i%channels)
+		body := fmt.Sprintf("m%d", i)
+		rows[i] = []any{"t1", int64(i + 1), ch, body, at}
+		recs[i] = record("t1", int64(i+1), ch, &body, at)
+	}
+	if _, err := a.db.Pool.CopyFrom(a.ctx, pgx.Identifier{"message"}, []string{"app_id", "id", "channel_id", "body", "created_at"}, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.sealer.Seal(a.ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (a *app) exec(t *testing.T, sql string, args ...any) {
 	t.Helper()
 	if _, err := a.db.Pool.Exec(a.ctx, sql, args...); err != nil {
@@ -483,20 +504,7 @@ func TestScheduledRunOneInstanceAtATime(t *testing.T) {
 func TestStreamingModesAgree(t *testing.T) {
 	a := newApp(t)
 	const n = 1500 // crosses several batches
-	rows := make([][]any, n)
-	recs := make([]integrity.Record, n)
-	for i := range n {
-		at := a.day.Add(time.Duration(i) * time.Minute)
-		ch := fmt.Sprintf("c%d", i%3)
-		rows[i] = []any{"t1", int64(i + 1), ch, fmt.Sprintf("m%d", i), at}
-		recs[i] = record("t1", int64(i+1), ch, ptr(fmt.Sprintf("m%d", i)), at)
-	}
-	if _, err := a.db.Pool.CopyFrom(a.ctx, pgx.Identifier{"message"}, []string{"app_id", "id", "channel_id", "body", "created_at"}, pgx.CopyFromRows(rows)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.sealer.Seal(a.ctx, recs...); err != nil {
-		t.Fatal(err)
-	}
+	a.loadSealed(t, n, 3, time.Minute)
 	a.exec(t, "UPDATE message SET body = 'x' WHERE id IN (7, 700, 1400)")
 	a.exec(t, "DELETE FROM message WHERE id = 1000")
 
