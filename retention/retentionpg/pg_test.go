@@ -83,16 +83,16 @@ func rowIDs(rs []retention.Row) []string {
 	return out
 }
 
-// A hold placed while a batch is in flight waits for it; every later batch
-// sees the hold, inside its DELETE.
-func TestHoldWaitsForBatchInFlight(t *testing.T) {
-	e := newSweepEnv(t, 40)
-	ctx := context.Background()
-
+// sweepHeldInFirstBatch starts a sweep of e and returns once its first
+// batch is in flight and held open: swept receives Run's error, and letGo
+// lets the batch go on (it is also called when the test ends, so a failed
+// test does not leave the batch waiting).
+func (e *sweepEnv) sweepHeldInFirstBatch(t *testing.T) (swept <-chan error, letGo func()) {
+	t.Helper()
 	inBatch := make(chan struct{})
 	release := make(chan struct{})
-	letGo := sync.OnceFunc(func() { close(release) })
-	defer letGo() // a failed test must not leave the batch waiting
+	letGo = sync.OnceFunc(func() { close(release) })
+	t.Cleanup(letGo)
 	var once sync.Once
 	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
 		c.OnBatch = func(ctx context.Context, r retention.Record) error {
@@ -100,28 +100,45 @@ func TestHoldWaitsForBatchInFlight(t *testing.T) {
 			return e.records.Hook(ctx, r)
 		}
 	})
-	swept := make(chan error, 1)
-	go func() { _, err := s.Run(ctx); swept <- err }()
-
+	done := make(chan error, 1)
+	go func() { _, err := s.Run(context.Background()); done <- err }()
 	<-inBatch
-	other := newStore(t, e.db.NewPool(t, nil))
-	placed := make(chan error, 1)
-	go func() {
-		_, err := other.PlaceHold(ctx, retention.Hold{AppID: "app1", Scope: retention.Channel("c2"), Reason: "case", Author: "counsel", CreatedAt: now})
-		placed <- err
-	}()
+	return done, letGo
+}
+
+// waitsForBatch runs call while a batch is held open and fails the test
+// if call returns before letGo releases the batch, or if call or the sweep
+// fails.
+func waitsForBatch(t *testing.T, name string, swept <-chan error, letGo func(), call func() error) {
+	t.Helper()
+	returned := make(chan error, 1)
+	go func() { returned <- call() }()
 	select {
-	case err := <-placed:
-		t.Fatalf("PlaceHold returned (%v) while a batch was in flight", err)
+	case err := <-returned:
+		t.Fatalf("%s returned (%v) while a batch was in flight", name, err)
 	case <-time.After(300 * time.Millisecond):
 	}
 	letGo()
-	if err := <-placed; err != nil {
+	if err := <-returned; err != nil {
 		t.Fatal(err)
 	}
 	if err := <-swept; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A hold placed while a batch is in flight waits for it; every later batch
+// sees the hold, inside its DELETE.
+func TestHoldWaitsForBatchInFlight(t *testing.T) {
+	e := newSweepEnv(t, 40)
+	ctx := context.Background()
+
+	swept, letGo := e.sweepHeldInFirstBatch(t)
+	other := newStore(t, e.db.NewPool(t, nil))
+	waitsForBatch(t, "PlaceHold", swept, letGo, func() error {
+		_, err := other.PlaceHold(ctx, retention.Hold{AppID: "app1", Scope: retention.Channel("c2"), Reason: "case", Author: "counsel", CreatedAt: now})
+		return err
+	})
 
 	// The first batch (m0000..m0009) went before the hold; every c2 row
 	// after it is held.
@@ -656,42 +673,15 @@ func TestPolicyChangeWaitsForBatchInFlight(t *testing.T) {
 	e := newSweepEnv(t, 40)
 	ctx := context.Background()
 
-	inBatch := make(chan struct{})
-	release := make(chan struct{})
-	letGo := sync.OnceFunc(func() { close(release) })
-	defer letGo() // a failed test must not leave the batch waiting
-	var once sync.Once
-	s := e.sweeper(t, nil, func(c *retention.SweeperConfig) {
-		c.OnBatch = func(ctx context.Context, r retention.Record) error {
-			once.Do(func() { close(inBatch); <-release })
-			return e.records.Hook(ctx, r)
-		}
-	})
-	swept := make(chan error, 1)
-	go func() { _, err := s.Run(ctx); swept <- err }()
-
-	<-inBatch
+	swept, letGo := e.sweepHeldInFirstBatch(t)
 	other, err := retention.NewPolicies(newStore(t, e.db.NewPool(t, nil)), retention.PoliciesConfig{Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := make(chan error, 1)
-	go func() {
+	waitsForBatch(t, "SetPeriod", swept, letGo, func() error {
 		_, err := other.SetPeriod(ctx, "app1", "", 100*day, "counsel")
-		changed <- err
-	}()
-	select {
-	case err := <-changed:
-		t.Fatalf("SetPeriod returned (%v) while a batch was in flight", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	letGo()
-	if err := <-changed; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-swept; err != nil {
-		t.Fatal(err)
-	}
+		return err
+	})
 
 	if got, want := e.ids(t), rowIDs(e.rows[10:]); !slices.Equal(got, want) {
 		t.Fatalf("left %v\nwant %v", got, want)
