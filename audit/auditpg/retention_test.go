@@ -14,26 +14,32 @@ import (
 	"github.com/chatsdk/compliance/internal/pgtest"
 )
 
+// marchAndMay returns march events for stream t1 written step apart from
+// 10 March 2026 and kept one month, then may events written step apart
+// from 10 May 2026 and kept six years: by June only March has expired.
+func marchAndMay(march, may int, step time.Duration) []audit.Event {
+	start := [2]time.Time{time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)}
+	keep := [2]time.Time{start[0].AddDate(0, 1, 0), start[1].AddDate(6, 0, 0)}
+	evs := make([]audit.Event, 0, march+may)
+	for i := range march + may {
+		month, n := 0, i
+		if i >= march {
+			month, n = 1, i-march
+		}
+		e := audittest.Event("t1", i)
+		e.Time, e.RetainUntil = start[month].Add(time.Duration(n)*step), keep[month]
+		evs = append(evs, e)
+	}
+	return evs
+}
+
 func TestDropExpiredLeavesAVerifiableChain(t *testing.T) {
 	db := pgtest.New(t)
 	s := newStore(t, db, db.Pool)
 	ctx := context.Background()
 	keys := audittest.NewKeys(t)
 
-	march := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
-	may := time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)
-	var evs []audit.Event
-	for i := range 6 {
-		e := audittest.Event("t1", i)
-		e.Time, e.RetainUntil = march.Add(time.Duration(i)*time.Hour), march.AddDate(0, 1, 0)
-		evs = append(evs, e)
-	}
-	for i := range 4 {
-		e := audittest.Event("t1", 6+i)
-		e.Time, e.RetainUntil = may.Add(time.Duration(i)*time.Hour), may.AddDate(6, 0, 0)
-		evs = append(evs, e)
-	}
-	_, err := s.Append(ctx, "t1", evs)
+	_, err := s.Append(ctx, "t1", marchAndMay(6, 4, time.Hour))
 	require.NoError(t, err)
 
 	pub := &audit.FilePublisher{Path: filepath.Join(t.TempDir(), "cp.jsonl")}
@@ -107,12 +113,7 @@ func TestDropExpiredKeepsAPartitionWrittenDuringTheDrop(t *testing.T) {
 	ctx := context.Background()
 	keys := audittest.NewKeys(t)
 
-	march := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
-	evs := audittest.Events("t1", 0, 3)
-	for i := range evs {
-		evs[i].Time, evs[i].RetainUntil = march.Add(time.Duration(i)*time.Hour), march.AddDate(0, 1, 0)
-	}
-	_, err := s.Append(ctx, "t1", evs)
+	_, err := s.Append(ctx, "t1", marchAndMay(3, 0, time.Hour))
 	require.NoError(t, err)
 
 	late := &lateWriter{s: s}

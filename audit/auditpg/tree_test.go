@@ -25,19 +25,7 @@ func TestTreeProofsSurvivePartitionDrop(t *testing.T) {
 	ctx := context.Background()
 	keys := audittest.NewTreeKeys(t)
 
-	march := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
-	may := time.Date(2026, 5, 10, 0, 0, 0, 0, time.UTC)
-	var evs []audit.Event
-	for i := range 37 {
-		e := audittest.Event("t1", i)
-		e.Time, e.RetainUntil = march.Add(time.Duration(i)*time.Minute), march.AddDate(0, 1, 0)
-		evs = append(evs, e)
-	}
-	for i := range 27 {
-		e := audittest.Event("t1", 37+i)
-		e.Time, e.RetainUntil = may.Add(time.Duration(i)*time.Minute), may.AddDate(6, 0, 0)
-		evs = append(evs, e)
-	}
+	evs := marchAndMay(37, 27, time.Minute)
 	for i := 0; i < len(evs); i += 10 {
 		_, err := s.Append(ctx, "t1", evs[i:min(i+10, len(evs))])
 		require.NoError(t, err)
