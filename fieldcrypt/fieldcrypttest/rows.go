@@ -342,6 +342,36 @@ func testRewrapKilled(t *testing.T, tb Table) {
 	check(t, tb, kr, ScopeA, want, newID)
 }
 
+// swapBatch passes swaps to rows at once when rows takes batches, and one
+// at a time otherwise, so a wrapper under test keeps the path rows has.
+func swapBatch(ctx context.Context, rows fieldcrypt.Rows, swaps []fieldcrypt.SwapParams) ([]bool, error) {
+	if b, ok := rows.(fieldcrypt.BatchSwapper); ok {
+		return b.SwapBatch(ctx, swaps)
+	}
+	return each(ctx, swaps, rows.Swap)
+}
+
+// sealBatch is swapBatch for seals.
+func sealBatch(ctx context.Context, rows fieldcrypt.PlainRows, seals []fieldcrypt.SealParams) ([]bool, error) {
+	if b, ok := rows.(fieldcrypt.BatchSealer); ok {
+		return b.SealBatch(ctx, seals)
+	}
+	return each(ctx, seals, rows.Seal)
+}
+
+// each applies one to every p in turn.
+func each[P any](ctx context.Context, ps []P, one func(context.Context, P) (bool, error)) ([]bool, error) {
+	done := make([]bool, len(ps))
+	for i, p := range ps {
+		ok, err := one(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		done[i] = ok
+	}
+	return done, nil
+}
+
 // killingRows cancels the job's context as its second batch is written, so
 // the kill lands inside a write.
 type killingRows struct {
@@ -355,18 +385,7 @@ func (k *killingRows) SwapBatch(ctx context.Context, swaps []fieldcrypt.SwapPara
 	if k.batches == 2 {
 		k.cancel()
 	}
-	if b, ok := k.Rows.(fieldcrypt.BatchSwapper); ok {
-		return b.SwapBatch(ctx, swaps)
-	}
-	done := make([]bool, len(swaps))
-	for i, p := range swaps {
-		ok, err := k.Rows.Swap(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		done[i] = ok
-	}
-	return done, nil
+	return swapBatch(ctx, k.Rows, swaps)
 }
 
 func testRewrapKilledMidBatch(t *testing.T, tb Table) {
@@ -443,18 +462,7 @@ func (e *editingRows) Swap(ctx context.Context, p fieldcrypt.SwapParams) (bool, 
 // batch path is the one tested.
 func (e *editingRows) SwapBatch(ctx context.Context, swaps []fieldcrypt.SwapParams) ([]bool, error) {
 	e.once.Do(e.edit)
-	if b, ok := e.Rows.(fieldcrypt.BatchSwapper); ok {
-		return b.SwapBatch(ctx, swaps)
-	}
-	done := make([]bool, len(swaps))
-	for i, p := range swaps {
-		ok, err := e.Rows.Swap(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		done[i] = ok
-	}
-	return done, nil
+	return swapBatch(ctx, e.Rows, swaps)
 }
 
 func testRewrapEditWins(t *testing.T, tb Table) {
@@ -566,18 +574,7 @@ func (e *editingPlain) Seal(ctx context.Context, p fieldcrypt.SealParams) (bool,
 // SealBatch passes batches on when the PlainRows under test takes them.
 func (e *editingPlain) SealBatch(ctx context.Context, seals []fieldcrypt.SealParams) ([]bool, error) {
 	e.once.Do(e.edit)
-	if b, ok := e.PlainRows.(fieldcrypt.BatchSealer); ok {
-		return b.SealBatch(ctx, seals)
-	}
-	done := make([]bool, len(seals))
-	for i, p := range seals {
-		ok, err := e.PlainRows.Seal(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		done[i] = ok
-	}
-	return done, nil
+	return sealBatch(ctx, e.PlainRows, seals)
 }
 
 func testBackfillEditWins(t *testing.T, tb Table) {
