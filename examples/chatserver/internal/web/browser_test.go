@@ -327,7 +327,7 @@ func (p *tab) submitSignUp() {
 	p.do("sign up", chromedp.Click(chromedp.CSS("#signup-submit")), chromedp.WaitVisible(chromedp.CSS("#view-security")))
 }
 
-// openChat goes to the chat and creates a channel.
+// createChannel goes to the chat and creates a channel.
 func (p *tab) createChannel(name string) {
 	p.t.Helper()
 	p.do("open chat", chromedp.Click(chromedp.CSS(`#nav a[data-view="chat"]`)), chromedp.WaitVisible(chromedp.CSS("#view-chat")))
@@ -355,34 +355,23 @@ func TestBrowser(t *testing.T) {
 			testFlow(t, browser, backend)
 		})
 	}
-	t.Run("markup", func(t *testing.T) {
-		t.Parallel()
-		testMarkup(t, browser)
-	})
-	t.Run("csp", func(t *testing.T) {
-		t.Parallel()
-		testCSP(t, browser)
-	})
-	t.Run("idle", func(t *testing.T) {
-		t.Parallel()
-		testIdle(t, browser)
-	})
-	t.Run("idle-timer", func(t *testing.T) {
-		t.Parallel()
-		testIdleTimer(t, browser)
-	})
-	t.Run("back", func(t *testing.T) {
-		t.Parallel()
-		testBack(t, browser)
-	})
-	t.Run("refresh", func(t *testing.T) {
-		t.Parallel()
-		testRefresh(t, browser)
-	})
-	t.Run("refresh-race", func(t *testing.T) {
-		t.Parallel()
-		testRefreshRace(t, browser)
-	})
+	for _, sub := range []struct {
+		name string
+		fn   func(*testing.T, context.Context)
+	}{
+		{"markup", testMarkup},
+		{"csp", testCSP},
+		{"idle", testIdle},
+		{"idle-timer", testIdleTimer},
+		{"back", testBack},
+		{"refresh", testRefresh},
+		{"refresh-race", testRefreshRace},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			t.Parallel()
+			sub.fn(t, browser)
+		})
+	}
 }
 
 // testFlow: sign up, enrol TOTP from the QR code's secret, log out, sign
