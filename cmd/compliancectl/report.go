@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chatsdk/compliance/audit"
+	"github.com/chatsdk/compliance/audit/auditpg"
 )
 
 // period reads --since and --until; until defaults to now and since to
@@ -34,6 +35,44 @@ func period(since, until string, defaultBack time.Duration) (time.Time, time.Tim
 		return time.Time{}, time.Time{}, usagef("--since must be before --until")
 	}
 	return from.UTC(), to.UTC(), nil
+}
+
+// search is what an audit log report has read before it searches.
+type search struct {
+	from, to time.Time
+	tenants  []string
+	store    *auditpg.Store
+}
+
+// bindSearch binds the --app, --since and --until flags the audit log
+// reports share. The function it returns checks them, with the report's
+// one required flag, and opens the audit store.
+func bindSearch(fs *flag.FlagSet, e *env, sinceHelp string) func(name string, args []string, flagName, value string) (search, error) {
+	var apps stringList
+	fs.Var(&apps, "app", "tenant to search; repeatable; default the configured tenants")
+	since := fs.String("since", "", sinceHelp)
+	until := fs.String("until", "", "end of the period, exclusive; default now")
+	return func(name string, args []string, flagName, value string) (search, error) {
+		if len(args) > 0 {
+			return search{}, usagef("%s takes no arguments, got %q", name, args[0])
+		}
+		if value == "" {
+			return search{}, usagef("%s is required", flagName)
+		}
+		var q search
+		var err error
+		q.from, q.to, err = period(*since, *until, 0)
+		if err != nil {
+			return search{}, err
+		}
+		if q.tenants, err = e.tenants(apps); err != nil {
+			return search{}, err
+		}
+		if q.store, err = e.auditStore(); err != nil {
+			return search{}, err
+		}
+		return q, nil
+	}
 }
 
 type touchJSON struct {
@@ -63,34 +102,17 @@ func reportBreachScopeCommand() *command {
 		example: `compliancectl report breach-scope --app app-1 --actor user-42 --since 2026-11-01 --until 2026-12-01
 compliancectl report breach-scope --app app-1 --actor user-42 --since 2026-11-01 --json > scope.json`,
 		bind: func(fs *flag.FlagSet, e *env) func([]string) error {
-			var apps stringList
-			fs.Var(&apps, "app", "tenant to search; repeatable; default the configured tenants")
 			actor := fs.String("actor", "", "the user or service whose actions to list (a compromised account)")
-			since := fs.String("since", "", "start of the period (RFC 3339 or a date)")
-			until := fs.String("until", "", "end of the period, exclusive; default now")
+			open := bindSearch(fs, e, "start of the period (RFC 3339 or a date)")
 			return func(args []string) error {
-				if len(args) > 0 {
-					return usagef("report breach-scope takes no arguments, got %q", args[0])
-				}
-				if *actor == "" {
-					return usagef("--actor is required")
-				}
-				from, to, err := period(*since, *until, 0)
+				q, err := open("report breach-scope", args, "--actor", *actor)
 				if err != nil {
 					return err
 				}
-				tenants, err := e.tenants(apps)
-				if err != nil {
-					return err
-				}
-				store, err := e.auditStore()
-				if err != nil {
-					return err
-				}
-				res := breachScopeResult{Actor: *actor, Since: from, Until: to, Subjects: []string{}, Resources: []touchJSON{}}
+				res := breachScopeResult{Actor: *actor, Since: q.from, Until: q.to, Subjects: []string{}, Resources: []touchJSON{}}
 				subjects := map[string]bool{}
-				for _, tenant := range tenants {
-					touches, err := audit.BreachScope(e.ctx, store, tenant, *actor, from, to)
+				for _, tenant := range q.tenants {
+					touches, err := audit.BreachScope(e.ctx, q.store, tenant, *actor, q.from, q.to)
 					if err != nil {
 						return fmt.Errorf("searching %s: %w", tenant, err)
 					}
@@ -105,7 +127,7 @@ compliancectl report breach-scope --app app-1 --actor user-42 --since 2026-11-01
 				}
 				sort.Strings(res.Subjects)
 				return e.emit(res, func(w io.Writer) {
-					fmt.Fprintf(w, "%s touched %d records of %d subjects between %s and %s\n", res.Actor, len(res.Resources), len(res.Subjects), from.Format(time.RFC3339), to.Format(time.RFC3339))
+					fmt.Fprintf(w, "%s touched %d records of %d subjects between %s and %s\n", res.Actor, len(res.Resources), len(res.Subjects), q.from.Format(time.RFC3339), q.to.Format(time.RFC3339))
 					fmt.Fprintf(w, "%-12s %-14s %-24s %-16s %6s %6s  %-20s %s\n", "TENANT", "TYPE", "RESOURCE", "SUBJECT", "COUNT", "FAILED", "FIRST", "LAST")
 					for _, t := range res.Resources {
 						fmt.Fprintf(w, "%-12s %-14s %-24s %-16s %6d %6d  %-20s %s\n", t.Tenant, t.ResourceType, t.ResourceID, t.Subject, t.Count, t.Failed, t.First.Format(time.RFC3339), t.Last.Format(time.RFC3339))
@@ -145,33 +167,16 @@ func reportDisclosuresCommand() *command {
 		synopsis: "--subject S --since T [--until T] [--app TENANT]…",
 		example:  "compliancectl report disclosures --app app-1 --subject patient-42 --since 2020-12-01 --until 2026-12-01",
 		bind: func(fs *flag.FlagSet, e *env) func([]string) error {
-			var apps stringList
-			fs.Var(&apps, "app", "tenant to search; repeatable; default the configured tenants")
 			subject := fs.String("subject", "", "the person whose records to account for (a patient id)")
-			since := fs.String("since", "", "start of the period (RFC 3339 or a date); §164.528 covers six years")
-			until := fs.String("until", "", "end of the period, exclusive; default now")
+			open := bindSearch(fs, e, "start of the period (RFC 3339 or a date); §164.528 covers six years")
 			return func(args []string) error {
-				if len(args) > 0 {
-					return usagef("report disclosures takes no arguments, got %q", args[0])
-				}
-				if *subject == "" {
-					return usagef("--subject is required")
-				}
-				from, to, err := period(*since, *until, 0)
+				q, err := open("report disclosures", args, "--subject", *subject)
 				if err != nil {
 					return err
 				}
-				tenants, err := e.tenants(apps)
-				if err != nil {
-					return err
-				}
-				store, err := e.auditStore()
-				if err != nil {
-					return err
-				}
-				res := disclosuresResult{Subject: *subject, Since: from, Until: to, Actors: map[string]int{}, Accesses: []disclosureJSON{}}
-				for _, tenant := range tenants {
-					entries, err := audit.Disclosures(e.ctx, store, audit.DisclosureQuery{Tenant: tenant, Subject: *subject, Since: from, Until: to})
+				res := disclosuresResult{Subject: *subject, Since: q.from, Until: q.to, Actors: map[string]int{}, Accesses: []disclosureJSON{}}
+				for _, tenant := range q.tenants {
+					entries, err := audit.Disclosures(e.ctx, q.store, audit.DisclosureQuery{Tenant: tenant, Subject: *subject, Since: q.from, Until: q.to})
 					if err != nil {
 						return fmt.Errorf("searching %s: %w", tenant, err)
 					}
@@ -183,7 +188,7 @@ func reportDisclosuresCommand() *command {
 				}
 				sort.SliceStable(res.Accesses, func(i, j int) bool { return res.Accesses[i].Time.After(res.Accesses[j].Time) })
 				return e.emit(res, func(w io.Writer) {
-					fmt.Fprintf(w, "%d accesses to the records of %s by %d actors between %s and %s\n", len(res.Accesses), res.Subject, len(res.Actors), from.Format(time.RFC3339), to.Format(time.RFC3339))
+					fmt.Fprintf(w, "%d accesses to the records of %s by %d actors between %s and %s\n", len(res.Accesses), res.Subject, len(res.Actors), q.from.Format(time.RFC3339), q.to.Format(time.RFC3339))
 					fmt.Fprintf(w, "%-20s %-12s %-14s %-18s %-8s %-24s %s\n", "TIME", "TENANT", "ACTOR", "TYPE", "OUTCOME", "RESOURCE", "IP")
 					for _, a := range res.Accesses {
 						outcome := "ok"
