@@ -933,8 +933,14 @@ func TestMFA(t *testing.T) {
 			t.Fatalf("body: %s", r.raw)
 		}
 		f.want(f.do("POST", "/v1/mfa/totp", bob.access, nil), 200, "enrol past grace")
-		if strings.Contains(f.logs.String(), secret) {
+		logs := f.logs.String()
+		if strings.Contains(logs, secret) {
 			t.Fatal("TOTP secret in the server log")
+		}
+		for _, c := range codes {
+			if strings.Contains(logs, c.(string)) {
+				t.Fatal("a recovery code in the server log")
+			}
 		}
 	})
 }
