@@ -406,3 +406,40 @@ func TestFastPathMatchesTink(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// failingStore fails every read of a tag, one at a time or in a batch.
+type failingStore struct{ integrity.Store }
+
+var errRead = errors.New("read failed")
+
+func (failingStore) Sealed(context.Context, integrity.Key) (integrity.Sealed, error) {
+	return integrity.Sealed{}, errRead
+}
+
+func (failingStore) SealedMany(context.Context, []integrity.Key) (map[integrity.Key]integrity.Sealed, error) {
+	return nil, errRead
+}
+
+// A tag read that fails is CheckAll's error, not a verdict on the records:
+// no record may come back as genuine, unsealed or altered when its tag
+// could not be read.
+func TestCheckAllReadFailure(t *testing.T) {
+	_, keys := integritytest.NewKeyset(t)
+	for _, c := range []struct {
+		name  string
+		store integrity.Store
+	}{
+		{"batch", failingStore{integrity.NewMemoryStore()}},
+		{"one by one", plainStore{failingStore{integrity.NewMemoryStore()}}},
+	} {
+		s, err := integrity.New(integrity.Config{Keys: keys, Store: c.store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := []integrity.Record{integritytest.Message("t1", "m1", "c1", "hi", time.Unix(0, 0))}
+		results, err := s.CheckAll(context.Background(), recs)
+		if !errors.Is(err, errRead) || results != nil {
+			t.Errorf("%s: CheckAll = %v, %v; want nil, the read error", c.name, results, err)
+		}
+	}
+}
