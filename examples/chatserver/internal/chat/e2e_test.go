@@ -1044,16 +1044,13 @@ func scanSchema(t *testing.T, pool *pgxpool.Pool, schema, needle string) (int, [
 		t.Fatal(err)
 	}
 	for _, c := range cols {
-		ident := fmt.Sprintf("%q.%q", schema, c.table)
-		expr := fmt.Sprintf("%q::text", c.column)
+		ident := pgx.Identifier{schema, c.table}.Sanitize()
+		expr := fmt.Sprintf("convert_to(%s::text, 'UTF8')", pgx.Identifier{c.column}.Sanitize())
 		if c.typ == "bytea" {
-			expr = fmt.Sprintf("%q", c.column)
+			expr = pgx.Identifier{c.column}.Sanitize()
 		}
 		var n int
-		q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE position(convert_to($1, 'UTF8') IN convert_to(%s::text, 'UTF8')) > 0`, ident, expr)
-		if c.typ == "bytea" {
-			q = fmt.Sprintf(`SELECT count(*) FROM %s WHERE position(convert_to($1, 'UTF8') IN %s) > 0`, ident, expr)
-		}
+		q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE position(convert_to($1, 'UTF8') IN %s) > 0`, ident, expr)
 		if err := pool.QueryRow(ctx, q, needle).Scan(&n); err != nil {
 			t.Fatalf("scan %s.%s: %v", c.table, c.column, err)
 		}
