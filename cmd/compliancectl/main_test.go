@@ -427,3 +427,18 @@ func TestMigrate(t *testing.T) {
 	require.Equal(t, 2, r.code)
 	require.Contains(t, r.stderr, `unknown package "nosuch"`)
 }
+
+// TestDatabaseURLPasswordStaysOutOfErrors gives a URL that does not parse
+// and one whose server is not there; neither message may echo the password.
+func TestDatabaseURLPasswordStaysOutOfErrors(t *testing.T) {
+	const password = "pw-7f3a9c-never-printed"
+	for _, url := range []string{
+		"postgres://admin:" + password + "@127.0.0.1:notaport/db",
+		"postgres://admin:" + password + "@127.0.0.1:1/db?sslmode=disable&connect_timeout=2",
+	} {
+		r := cli(t, []string{"DATABASE_URL=" + url, "COMPLIANCECTL_CONFIG=" + filepath.Join(t.TempDir(), "config.json")}, "", "migrate")
+		require.NotZero(t, r.code, url)
+		require.NotEmpty(t, r.stderr, url)
+		require.NotContains(t, r.stdout+r.stderr, password, url)
+	}
+}
