@@ -109,7 +109,7 @@ func badInput(ctx context.Context, e *env, res *result) {
 		res.failf("stop: %v", err)
 	}
 	verifyChains(ctx, e, false, res)
-	checkLogs(e, "\x00never", res)
+	checkLogs(e, []secret{{"a password", owner["password"]}, {"an access token", tok}, {"a refresh token", refresh}}, res)
 	res.notef("%d of %d answered as wanted", len(cases)-failed, len(cases))
 }
 

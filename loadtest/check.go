@@ -404,8 +404,22 @@ func scanRelationFiles(ctx context.Context, e *env, needle []byte, found func(re
 	return files, read, ""
 }
 
-// checkLogs checks the servers' logs for message text and panics.
-func checkLogs(e *env, marker string, res *result) {
+// secret is a value that must never reach a server log, and what it is
+// (the failure names what, never the value).
+type secret struct{ what, value string }
+
+// secretsOf lists the ledger's secrets: the marker every message text
+// carries, and each account's password and last access token.
+func secretsOf(l *ledger) []secret {
+	out := []secret{{"message text", l.marker}}
+	for _, u := range l.accounts {
+		out = append(out, secret{"a password", u.password}, secret{"an access token", u.token()})
+	}
+	return out
+}
+
+// checkLogs checks the servers' logs for panics and for secrets.
+func checkLogs(e *env, secrets []secret, res *result) {
 	paths, _ := filepath.Glob(filepath.Join(e.dir, "server-*.log"))
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -413,8 +427,12 @@ func checkLogs(e *env, marker string, res *result) {
 			res.failf("log %s: %v", p, err)
 			continue
 		}
-		if bytes.Contains(b, []byte(marker)) {
-			res.failf("message text in the server log %s", filepath.Base(p))
+		found := map[string]bool{}
+		for _, s := range secrets {
+			if s.value != "" && !found[s.what] && bytes.Contains(b, []byte(s.value)) {
+				found[s.what] = true
+				res.failf("%s in the server log %s", s.what, filepath.Base(p))
+			}
 		}
 		if bytes.Contains(b, []byte("panic")) || bytes.Contains(b, []byte("goroutine ")) {
 			res.failf("a panic in the server log %s", filepath.Base(p))

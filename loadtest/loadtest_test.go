@@ -240,7 +240,8 @@ func TestChecksSeeTampering(t *testing.T) {
 	maps.DeleteFunc(l.msgs, func(_ string, m sentMessage) bool { return m.app == "cut" })
 	// A log of a server of its own: the running one writes over what is
 	// appended to its file.
-	if err := os.WriteFile(filepath.Join(e.dir, "server-99.log"), []byte(l.marker+"\npanic: boom\n"), 0o600); err != nil {
+	leaked := l.marker + "\n" + l.accounts[0].password + "\n" + l.accounts[0].token() + "\npanic: boom\n"
+	if err := os.WriteFile(filepath.Join(e.dir, "server-99.log"), []byte(leaked), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -256,6 +257,8 @@ func TestChecksSeeTampering(t *testing.T) {
 		`audit chain "meta": `,
 		"message text stored in the clear: 1 rows of audit_entries",
 		"message text in the server log",
+		"a password in the server log",
+		"an access token in the server log",
 		"a panic in the server log",
 	} {
 		if !strings.Contains(got, want) {

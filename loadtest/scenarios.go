@@ -132,7 +132,7 @@ func checkAll(ctx context.Context, e *env, srv *server, l *ledger, res *result) 
 	checkAudit(ctx, e, l, res)
 	reps := verifyChains(ctx, e, true, res)
 	scanPlaintext(ctx, e, l.marker, res)
-	checkLogs(e, l.marker, res)
+	checkLogs(e, secretsOf(l), res)
 	return reps
 }
 
