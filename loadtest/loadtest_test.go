@@ -289,3 +289,21 @@ func tamper(t *testing.T, e *env, stmts ...string) {
 		t.Fatal(err)
 	}
 }
+
+// TestReportHidesDatabasePassword: the report repeats the command line,
+// but not the password a -database-url may carry (nor its query string,
+// where libpq also takes one).
+func TestReportHidesDatabasePassword(t *testing.T) {
+	const pw = "hunter2-in-the-url"
+	var out, errs strings.Builder
+	_, err := run(testContext(t), []string{"-database-url", "postgres://u:" + pw + "@127.0.0.1:5432/db?password=" + pw, "-scenarios", "no-such-scenario"}, &out, &errs)
+	if err == nil || !strings.Contains(err.Error(), "no scenario") {
+		t.Fatalf("run: %v\n%s", err, errs.String())
+	}
+	if !strings.Contains(out.String(), "`loadtest -database-url=postgres://127.0.0.1:5432/db -scenarios=no-such-scenario`") {
+		t.Errorf("no command line in the report:\n%s", out.String())
+	}
+	if strings.Contains(out.String()+errs.String()+err.Error(), pw) {
+		t.Errorf("the password is in the report or the error:\n%s\n%s", out.String(), errs.String())
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 
 	ok := true
 	fmt.Fprintf(stdout, "# loadtest %s\n\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(stdout, "`loadtest %s`\n\n", strings.Join(args, " "))
+	fmt.Fprintf(stdout, "`loadtest %s`\n\n", commandLine(fs))
 	for _, name := range strings.Split(*scenarios, ",") {
 		name = strings.TrimSpace(name)
 		if name == "dbfault" && !*allowDB {
@@ -116,6 +117,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 		ok = ok && res.OK()
 	}
 	return ok, nil
+}
+
+// commandLine is the flags given, for the report, with the database URL
+// cut to its scheme, host and path: the report is meant to be shared,
+// and the URL may hold a password.
+func commandLine(fs *flag.FlagSet) string {
+	var parts []string
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if f.Name == "database-url" {
+			v = "(not shown)"
+			if u, err := url.Parse(f.Value.String()); err == nil && u.Scheme != "" {
+				v = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+			}
+		}
+		parts = append(parts, "-"+f.Name+"="+v)
+	})
+	return strings.Join(parts, " ")
 }
 
 // scenario runs one scenario in a fresh schema.
