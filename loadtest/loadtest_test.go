@@ -307,3 +307,23 @@ func TestReportHidesDatabasePassword(t *testing.T) {
 		t.Errorf("the password is in the report or the error:\n%s\n%s", out.String(), errs.String())
 	}
 }
+
+// TestDatabaseURLNotOnCommandLine: the servers get the database URL from
+// their environment, not from their command line, which every local user
+// can read.
+func TestDatabaseURLNotOnCommandLine(t *testing.T) {
+	e := testEnv(t)
+	srv, err := e.start(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	for _, a := range srv.cmd.Args {
+		if strings.Contains(a, e.dbURL) {
+			t.Fatalf("the database URL is in the server's arguments: %q", srv.cmd.Args)
+		}
+	}
+	if !slices.Contains(srv.cmd.Env, "DATABASE_URL="+e.dbURL) {
+		t.Fatal("the server was not given the database URL in its environment")
+	}
+}

@@ -114,7 +114,7 @@ const checkpointEvery = 100
 func (e *env) keysArgs() []string {
 	return []string{
 		"-audit-checkpoint-every", strconv.Itoa(checkpointEvery),
-		"-database-url", e.dbURL, "-database-schema", e.schema,
+		"-database-schema", e.schema,
 		"-kek-file", filepath.Join(e.dir, "kek.bin"),
 		"-keys-file", filepath.Join(e.dir, "keys.json"),
 		"-audit-public-key", e.publicKeyPath(),
@@ -146,6 +146,9 @@ func (e *env) start(ctx context.Context, extra ...string) (*server, error) {
 	args := append([]string{"-addr", "127.0.0.1:0"}, e.keysArgs()...)
 	args = append(args, extra...)
 	cmd := exec.Command(e.bin, args...)
+	// The database URL, which may hold a password, goes in the
+	// environment: a command line is visible to every local user.
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.dbURL)
 	cmd.Stdout = io.Discard
 	cmd.SysProcAttr = procAttr()
 	stderr, err := cmd.StderrPipe()
